@@ -1,0 +1,1 @@
+"""The clinic's aggregates, their events and rules: pure, no I/O."""

@@ -1,0 +1,1 @@
+"""Wiring: settings, the event store, databases, Redis, auth, the CLI and the projector worker."""

@@ -1,0 +1,90 @@
+"""Settings read from MEDLEDGER_* environment variables (see the README for each one)."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "medledger-embedded-development-secret-do-not-use-in-production"
+
+
+class MissingSecretError(RuntimeError):
+    """Raised when a production deployment starts without MEDLEDGER_JWT_SECRET."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDLEDGER_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    read_database_url: str | None = None
+    database_schema: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "medledger"
+    jwt_secret: SecretStr | None = None
+    access_token_minutes: int = 15
+    refresh_token_days: int = 14
+    patient_cancel_cutoff_hours: int = 24
+    projector: Literal["inprocess", "external"] = "inprocess"
+    projector_poll_seconds: float = 0.05
+    read_wait_seconds: float = 2.0
+    password_hashing: Literal["standard", "fast"] = "standard"
+    group_commit: bool = True
+    pool_size: int = 10
+    idempotency_ttl_hours: int = 24
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    @cached_property
+    def jwt_key(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if not self.embedded:
+            raise MissingSecretError("MEDLEDGER_JWT_SECRET must be set when MEDLEDGER_DATABASE_URL is set.")
+        print(
+            "WARNING: MEDLEDGER_JWT_SECRET is not set; using the embedded development secret. "
+            "Never run like this outside a developer's machine.",
+            file=sys.stderr,
+        )
+        return DEVELOPMENT_JWT_SECRET
+
+    def event_store_env(self) -> dict[str, str]:
+        if self.embedded:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        url = urlsplit(self.database_url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+        }
+        if self.database_schema:
+            env["POSTGRES_SCHEMA"] = self.database_schema
+        return env
+
+    def sqlalchemy_url(self, *, replica: bool = False) -> str:
+        if self.embedded:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.data_dir / 'readmodels.sqlite'}"
+        url = (self.read_database_url if replica and self.read_database_url else self.database_url) or ""
+        scheme, rest = url.split("://", 1)
+        return f"postgresql+psycopg://{rest}" if scheme in {"postgres", "postgresql"} else url
