@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -57,6 +57,7 @@ class Appointment(Aggregate):
         patient_id: str,
         start: datetime,
         end: datetime,
+        day: date,
         overbooked: bool,
         reason: str | None,
         cause: dict[str, Any],
@@ -65,6 +66,7 @@ class Appointment(Aggregate):
         self.patient_id = patient_id
         self.start = start
         self.end = end
+        self.day = day
         self.overbooked = overbooked
         self.status = Status.BOOKED
 
@@ -90,8 +92,8 @@ class Appointment(Aggregate):
         self._require(*ACTIVE, action="reschedule")
         self._check_deadline(now, deadline, action="rescheduled")
 
-    def reschedule(self, start: datetime, end: datetime, reason: str, cause: Cause) -> None:
-        self._rescheduled(self.start, self.end, start, end, reason, cause.as_dict())
+    def reschedule(self, start: datetime, end: datetime, day: date, reason: str, cause: Cause) -> None:
+        self._rescheduled(self.start, self.end, start, end, day, reason, cause.as_dict())
 
     def complete(self, now: datetime, cause: Cause) -> None:
         if self.status == Status.COMPLETED:
@@ -160,11 +162,13 @@ class Appointment(Aggregate):
         previous_end: datetime,
         start: datetime,
         end: datetime,
+        day: date,
         reason: str,
         cause: dict[str, Any],
     ) -> None:
         self.start = start
         self.end = end
+        self.day = day
         self.overbooked = False
         self.status = Status.BOOKED
 

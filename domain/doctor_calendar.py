@@ -102,11 +102,11 @@ class DoctorCalendar(Aggregate):
                 f"{len(self.bookings)} booking(s) on {self.day.isoformat()} must be cancelled or moved first.",
                 current={"bookings": [b.as_dict() for b in self.bookings.values()]},
             )
-        self._leave_taken(reason, cause.as_dict())
+        self._leave_taken(self.doctor_id, self.day, reason, cause.as_dict())
 
     def cancel_leave(self, reason: str, cause: Cause) -> None:
         if self.leave_reason is not None:
-            self._leave_cancelled(reason, cause.as_dict())
+            self._leave_cancelled(self.doctor_id, self.day, reason, cause.as_dict())
 
     @event("SlotBooked", topic="medledger:DoctorCalendar.SlotBooked.v1")
     def _slot_booked(
@@ -126,9 +126,9 @@ class DoctorCalendar(Aggregate):
         del self.bookings[appointment_id]
 
     @event("LeaveTaken", topic="medledger:DoctorCalendar.LeaveTaken.v1")
-    def _leave_taken(self, reason: str, cause: dict[str, Any]) -> None:
+    def _leave_taken(self, doctor_id: str, day: date, reason: str, cause: dict[str, Any]) -> None:
         self.leave_reason = reason
 
     @event("LeaveCancelled", topic="medledger:DoctorCalendar.LeaveCancelled.v1")
-    def _leave_cancelled(self, reason: str, cause: dict[str, Any]) -> None:
+    def _leave_cancelled(self, doctor_id: str, day: date, reason: str, cause: dict[str, Any]) -> None:
         self.leave_reason = None

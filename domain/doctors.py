@@ -111,13 +111,13 @@ class WeeklyAvailability:
                 cursor += length
         return slots
 
-    def slot_at(self, start: datetime) -> tuple[datetime, datetime]:
-        """The slot beginning exactly at start, or an error saying why there is none."""
+    def slot_at(self, start: datetime) -> tuple[datetime, datetime, date]:
+        """The slot beginning exactly at start and its local day, or an error saying why there is none."""
         day = self.local_day(start)
         slots = self.slots_on(day)
-        for slot in slots:
-            if slot[0] == start:
-                return slot
+        for slot_start, slot_end in slots:
+            if slot_start == start:
+                return slot_start, slot_end, day
         if any(slot_start < start < slot_end for slot_start, slot_end in slots):
             raise OffGridError(
                 f"{start.isoformat()} is not on the {self.slot_minutes}-minute slot grid.", field="start"
@@ -151,7 +151,7 @@ class Doctor(Aggregate):
         if availability != self.availability:
             self._availability_set(availability.to_dict(), cause.as_dict())
 
-    def slot_at(self, start: datetime) -> tuple[datetime, datetime]:
+    def slot_at(self, start: datetime) -> tuple[datetime, datetime, date]:
         if self.availability is None:
             raise NoAvailabilityError("This doctor has not published any availability.", field="doctor_id")
         return self.availability.slot_at(start)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from domain.appointment import Appointment
@@ -25,13 +25,14 @@ class SlotRequest:
 
     start: datetime
     end: datetime
+    day: date
 
 
 def check_slot(doctor: Doctor, start: datetime, now: datetime) -> SlotRequest:
+    """The slot at start; day is the doctor's local date, which names the calendar it lives in."""
     if start <= now:
         raise BookingInPastError(f"{start.isoformat()} is in the past.", field="start")
-    slot_start, slot_end = doctor.slot_at(start)
-    return SlotRequest(slot_start, slot_end)
+    return SlotRequest(*doctor.slot_at(start))
 
 
 def book(
@@ -57,6 +58,7 @@ def book(
         patient_id=patient_id,
         start=slot.start,
         end=slot.end,
+        day=slot.day,
         overbooked=calendar.bookings[str(appointment_id)].overbooked,
         reason=overbook_reason,
         cause=cause.as_dict(),
@@ -82,7 +84,7 @@ def reschedule(
         agenda.release(appointment_id, cause)
     for agenda in new_agendas:
         agenda.hold(appointment_id, slot.start, slot.end, cause)
-    appointment.reschedule(slot.start, slot.end, reason, cause)
+    appointment.reschedule(slot.start, slot.end, slot.day, reason, cause)
 
 
 def cancel(

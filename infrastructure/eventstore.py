@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,12 +14,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
 
-from domain.shared import ConflictError
 
 A = TypeVar("A", bound=Aggregate)
-R = TypeVar("R")
-
-CONFLICT_RETRIES = 8
 
 
 class DateAsISO(Transcoding):
@@ -42,12 +37,6 @@ class Clinic(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
-
-
-class ConcurrentUpdateError(ConflictError):
-    """Raised when a record kept changing under a command through every retry."""
-
-    code = "concurrent_update"
 
 
 class StoreUnavailableError(Exception):
@@ -166,12 +155,7 @@ class EventStore:
     def __init__(self, app: Clinic, *, group_commit: bool = True) -> None:
         self.app = app
         self._committer = GroupCommitter(app) if group_commit else None
-
-    def get(self, cls: type[A], aggregate_id: UUID | str, not_found: Callable[[], Exception]) -> A:
-        aggregate = self.find(cls, aggregate_id)
-        if aggregate is None:
-            raise not_found()
-        return aggregate
+        self.after_save: list[Callable[[], None]] = []
 
     def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
         try:
@@ -193,12 +177,16 @@ class EventStore:
             return None
         try:
             if self._committer is not None:
-                return self._committer.save(events)
-            return max(r.notification.id for r in self.app.save(*events))
+                position = self._committer.save(events)
+            else:
+                position = max(r.notification.id for r in self.app.save(*events))
         except IntegrityError:
             raise
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
+        for callback in self.after_save:
+            callback()
+        return position
 
     def max_position(self) -> int:
         try:
@@ -211,12 +199,3 @@ class EventStore:
             self._committer.stop()
         self.app.close()
 
-
-def retrying(decide: Callable[[], R], retries: int = CONFLICT_RETRIES) -> R:
-    """Runs load-decide-save again when the save lost a race; safe because each try reloads."""
-    for attempt in range(retries):
-        try:
-            return decide()
-        except IntegrityError:
-            time.sleep(0.001 * (attempt + 1))
-    raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.")

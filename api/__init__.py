@@ -1,0 +1,1 @@
+"""The HTTP API: routers per resource that translate requests into commands and queries."""

@@ -1,0 +1,55 @@
+"""The FastAPI application: routers, error mapping, correlation ids and the system's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from api import errors
+from api.deps import CorrelationIdMiddleware, MedledgerDep
+from api.routes import accounts, appointments, auth, doctors, patients
+from infrastructure.bootstrap import Medledger, bootstrap
+from projections.tables import positions
+
+
+def create_app(medledger: Medledger | None = None) -> FastAPI:
+    """Builds the API; without a system given, it bootstraps one from the environment at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = medledger is None
+        system = medledger or bootstrap()
+        if owned and system.settings.projector == "inprocess":
+            system.start_projector()
+        app.state.medledger = system
+        try:
+            yield
+        finally:
+            if owned:
+                system.close()
+
+    app = FastAPI(
+        title="Medledger",
+        version="0.1.0",
+        description="Event-sourced clinic backend: every change is an immutable event.",
+        lifespan=lifespan,
+    )
+    if medledger is not None:
+        app.state.medledger = medledger
+    app.add_middleware(CorrelationIdMiddleware)
+    errors.install(app)
+    for router in (auth.router, accounts.router, doctors.router, patients.router, appointments.router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    def health(m: MedledgerDep) -> dict[str, Any]:
+        """Liveness and how far each read model has applied the event log."""
+        with m.read_engine.connect() as conn:
+            reached = dict(conn.execute(select(positions.c.name, positions.c.position)).all())
+        return {"status": "ok", "event_store_position": m.store.max_position(), "read_models": reached}
+
+    return app

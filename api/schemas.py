@@ -1,0 +1,261 @@
+"""Request and response bodies: the shape checks that give 422 with the field and the reason."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from domain.appointment import Status
+from domain.shared import Role
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_future(value: date | None) -> date | None:
+    if value is not None and value > date.today():
+        raise ValueError("must not be in the future")
+    return value
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    INTERSEX = "intersex"
+    UNKNOWN = "unknown"
+
+
+class BloodGroup(StrEnum):
+    A_POS = "A+"
+    A_NEG = "A-"
+    B_POS = "B+"
+    B_NEG = "B-"
+    AB_POS = "AB+"
+    AB_NEG = "AB-"
+    O_POS = "O+"
+    O_NEG = "O-"
+    UNKNOWN = "unknown"
+
+
+class EmergencyContact(Strict):
+    name: Text
+    relationship: Text
+    phone: Phone
+
+
+class Insurance(Strict):
+    provider: Text
+    policy_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    valid_until: date | None = None
+
+
+class Address(Strict):
+    line1: Text
+    line2: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    city: Text
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    country: Text
+
+
+Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class PatientProfileUpdate(Strict):
+    full_name: Text | None = None
+    date_of_birth: Annotated[date | None, AfterValidator(_not_future)] = None
+    sex: Sex | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    emergency_contact: EmergencyContact | None = None
+    insurance: Insurance | None = None
+    blood_group: BloodGroup | None = None
+    allergies: Annotated[list[Allergy], Field(max_length=100)] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class PatientProfile(PatientProfileUpdate):
+    full_name: Text
+    date_of_birth: Annotated[date, AfterValidator(_not_future)]
+    sex: Sex
+    phone: Phone
+
+
+class PatientRegister(Strict):
+    email: EmailStr
+    password: Password
+    profile: PatientProfile
+
+
+Fee = Annotated[Decimal, Field(ge=0, le=100_000, max_digits=8, decimal_places=2)]
+
+
+class DoctorProfileUpdate(Strict):
+    name: Text | None = None
+    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)] | None = None
+    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)] | None = None
+    consultation_fee: Fee | None = None
+    bio: LongText | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class DoctorProfile(DoctorProfileUpdate):
+    name: Text
+    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
+    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)]
+    consultation_fee: Fee
+    bio: LongText = ""
+
+
+class AccountCreate(Strict):
+    email: EmailStr
+    password: Password
+    role: Role
+    doctor_profile: DoctorProfile | None = None
+    patient_profile: PatientProfile | None = None
+
+
+class AccountReason(Strict):
+    reason: Reason
+
+
+class RoleChange(Strict):
+    role: Role
+    reason: Reason
+
+
+class LoginRequest(Strict):
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class RefreshRequest(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class TokenPairPublic(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    position: int | None
+
+
+class CommandResult(BaseModel):
+    id: str
+    position: int | None = Field(description="Pass as ?after= to queries to read this write.")
+
+
+class Availability(Strict):
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    slot_minutes: Annotated[int, Field(ge=5, le=240)]
+    periods: dict[Weekday, Annotated[list[tuple[time, time]], Field(max_length=12)]]
+
+
+class LeaveRequest(Strict):
+    day: date
+    reason: Reason
+
+
+class LeaveCancel(Strict):
+    reason: Reason
+
+
+class AppointmentBook(Strict):
+    doctor_id: UUID
+    patient_id: UUID | None = Field(default=None, description="Defaults to the calling patient.")
+    start: AwareDatetime
+    overbook_reason: Reason | None = Field(default=None, description="Admins only: book over an existing booking.")
+
+
+class AppointmentReschedule(Strict):
+    start: AwareDatetime
+    reason: Reason
+
+
+class AppointmentCancel(Strict):
+    reason: Reason
+
+
+class StatusCorrection(Strict):
+    status: Status
+    reason: Reason
+
+
+class AccountPublic(BaseModel):
+    id: str
+    email: str
+    role: Role
+    profile_id: str | None
+    disabled: bool
+    registered_at: datetime
+
+
+class DoctorPublic(BaseModel):
+    id: str
+    name: str
+    specialization: str
+    licence_number: str
+    consultation_fee: Decimal
+    bio: str
+    availability: dict[str, Any] | None
+
+
+class PatientPublic(BaseModel):
+    id: str
+    full_name: str
+    date_of_birth: date | None
+    phone: str | None
+    profile: dict[str, Any]
+
+
+class AppointmentPublic(BaseModel):
+    id: str
+    doctor_id: str
+    patient_id: str
+    start: datetime
+    end: datetime
+    day: date
+    status: Status
+    overbooked: bool
+    booked_at: datetime
+    updated_at: datetime
+
+
+class Slot(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class DoctorDay(BaseModel):
+    doctor_id: str
+    day: date
+    leave: str | None
+    appointments: list[dict[str, Any]]
+    free_slots: list[Slot]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int

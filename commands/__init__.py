@@ -1,0 +1,1 @@
+"""Commands (imperative, frozen) and their handlers: load aggregates, decide, save."""

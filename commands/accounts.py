@@ -1,0 +1,206 @@
+"""Account commands: registration, staff accounts, disabling, login, token refresh and logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from commands.base import Actor, Outcome, Services, load, require, retrying
+from domain.accounts import Account, EmailTakenError, InvalidCredentialsError
+from domain.doctors import Doctor
+from domain.patients import Patient
+from domain.sessions import RefreshTokenReusedError, Session, SessionRevokedError
+from domain.shared import Cause, InvalidInputError, Role
+
+
+@dataclass(frozen=True)
+class RegisterPatient:
+    email: str
+    password: str
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateAccount:
+    email: str
+    password: str
+    role: Role
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DisableAccount:
+    account_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EnableAccount:
+    account_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChangeRole:
+    account_id: str
+    role: Role
+    reason: str
+
+
+@dataclass(frozen=True)
+class LogIn:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class RefreshSession:
+    session_id: str
+    token_id: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A successful login or refresh: the material the token issuer signs."""
+
+    account_id: str
+    role: Role
+    profile_id: str | None
+    session_id: str
+    refresh_token_id: str
+    refresh_expires_at: datetime
+    position: int | None
+
+
+def register_patient(svc: Services, cmd: RegisterPatient, correlation_id: str) -> Outcome:
+    account_id = str(Account.create_id(cmd.email))
+    cause = Cause(user_id=account_id, role=Role.PATIENT, correlation_id=correlation_id)
+    return _open_account(svc, CreateAccount(cmd.email, cmd.password, Role.PATIENT, cmd.profile), cause)
+
+
+def create_account(svc: Services, cmd: CreateAccount, actor: Actor) -> Outcome:
+    require(actor.is_(Role.ADMIN), "Only an admin creates accounts for others.")
+    return _open_account(svc, cmd, actor.cause)
+
+
+def _open_account(svc: Services, cmd: CreateAccount, cause: Cause) -> Outcome:
+    store, email, role, profile = svc.store, cmd.email, cmd.role, cmd.profile
+    if role in (Role.PATIENT, Role.DOCTOR) and not profile:
+        raise InvalidInputError(f"A {role.value} account needs a profile.", field="profile")
+    password_hash = svc.hasher.hash(cmd.password)
+
+    def decide() -> Outcome:
+        account_id = Account.create_id(email)
+        if store.find(Account, account_id) is not None:
+            raise EmailTakenError("An account already exists for this email address.")
+        record: Doctor | Patient | None = None
+        if role == Role.DOCTOR:
+            record = Doctor(account_id=str(account_id), profile=profile, cause=cause.as_dict())
+        elif role == Role.PATIENT:
+            record = Patient(account_id=str(account_id), profile=profile, cause=cause.as_dict())
+        account = Account(
+            email=email,
+            password_hash=password_hash,
+            role=role.value,
+            profile_id=str(record.id) if record else None,
+            cause=cause.as_dict(),
+        )
+        return Outcome(str(account.id), store.save(account, record), created=True)
+
+    return retrying(decide)
+
+
+def disable_account(svc: Services, cmd: DisableAccount, actor: Actor) -> Outcome:
+    store = svc.store
+    require(actor.is_(Role.ADMIN), "Only an admin disables accounts.")
+    require(cmd.account_id != actor.account_id, "An admin cannot disable their own account.")
+
+    def decide() -> Outcome:
+        account = load(store, Account, cmd.account_id, "account")
+        account.disable(cmd.reason, actor.cause)
+        return Outcome(str(account.id), store.save(account))
+
+    outcome = retrying(decide)
+    svc.revocations.disable_account(outcome.id)
+    return outcome
+
+
+def enable_account(svc: Services, cmd: EnableAccount, actor: Actor) -> Outcome:
+    store = svc.store
+    require(actor.is_(Role.ADMIN), "Only an admin enables accounts.")
+
+    def decide() -> Outcome:
+        account = load(store, Account, cmd.account_id, "account")
+        account.enable(cmd.reason, actor.cause)
+        return Outcome(str(account.id), store.save(account))
+
+    outcome = retrying(decide)
+    svc.revocations.enable_account(outcome.id)
+    return outcome
+
+
+def change_role(svc: Services, cmd: ChangeRole, actor: Actor) -> Outcome:
+    store = svc.store
+    require(actor.is_(Role.ADMIN), "Only an admin changes roles.")
+
+    def decide() -> Outcome:
+        account = load(store, Account, cmd.account_id, "account")
+        account.change_role(cmd.role, cmd.reason, actor.cause)
+        return Outcome(str(account.id), store.save(account))
+
+    return retrying(decide)
+
+
+def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
+    account = svc.store.find(Account, Account.create_id(cmd.email))
+    if account is None:
+        svc.hasher.verify_unknown(cmd.password)
+        raise InvalidCredentialsError("Wrong email or password.")
+    if not svc.hasher.verify(account.password_hash, cmd.password):
+        raise InvalidCredentialsError("Wrong email or password.")
+    account.check_enabled()
+    cause = Cause(user_id=str(account.id), role=account.role, correlation_id=correlation_id)
+    token_id = uuid4().hex
+    expires_at = svc.clock() + svc.refresh_lifetime
+    session = Session(account_id=str(account.id), token_id=token_id, expires_at=expires_at, cause=cause.as_dict())
+    position = svc.store.save(session)
+    return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
+
+
+def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> Grant:
+    store, clock = svc.store, svc.clock
+
+    def decide() -> Grant:
+        session = store.find(Session, cmd.session_id)
+        if session is None:
+            raise SessionRevokedError("This session does not exist; log in again.")
+        account = store.find(Account, session.account_id)
+        if account is None:
+            raise SessionRevokedError("This session's account does not exist; log in again.")
+        account.check_enabled()
+        cause = Cause(user_id=str(account.id), role=account.role, correlation_id=correlation_id)
+        token_id = uuid4().hex
+        expires_at = clock() + svc.refresh_lifetime
+        if not session.rotate(cmd.token_id, token_id, expires_at, clock(), cause):
+            store.save(session)
+            svc.revocations.revoke_session(str(session.id))
+            raise RefreshTokenReusedError("This refresh token was already used; the session is revoked.")
+        position = store.save(session)
+        return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
+
+    return retrying(decide)
+
+
+def log_out(svc: Services, session_id: str, actor: Actor) -> Outcome:
+    store = svc.store
+
+    def decide() -> Outcome:
+        session = load(store, Session, session_id, "session")
+        session.revoke("logout", actor.cause)
+        return Outcome(str(session.id), store.save(session))
+
+    outcome = retrying(decide)
+    svc.revocations.revoke_session(session_id)
+    return outcome

@@ -1,0 +1,249 @@
+"""Appointment commands: book, confirm, reschedule, cancel, complete, no-show and status correction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import uuid4
+
+from commands.base import Actor, Outcome, RecordNotFoundError, Services, Store, load, load_or_open, require, retrying
+from domain import scheduling
+from domain.appointment import Appointment, Status
+from domain.doctor_calendar import DoctorCalendar
+from domain.doctors import Doctor
+from domain.patient_agenda import PatientAgenda
+from domain.patients import Patient
+from domain.shared import Cause, Role, require_aware, utc_days
+
+READERS_OF_ALL = (Role.ADMIN, Role.AUDITOR, Role.ANALYST)
+
+
+@dataclass(frozen=True)
+class BookAppointment:
+    doctor_id: str
+    patient_id: str
+    start: datetime
+    overbook_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmAppointment:
+    appointment_id: str
+
+
+@dataclass(frozen=True)
+class RescheduleAppointment:
+    appointment_id: str
+    start: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelAppointment:
+    appointment_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompleteAppointment:
+    appointment_id: str
+
+
+@dataclass(frozen=True)
+class MarkNoShow:
+    appointment_id: str
+
+
+@dataclass(frozen=True)
+class CorrectStatus:
+    appointment_id: str
+    status: Status
+    reason: str
+
+
+def may_see_appointment(actor: Actor, doctor_id: str, patient_id: str) -> bool:
+    """Staff who read everything, the patient it is for and the doctor it is with."""
+    return (
+        actor.is_(*READERS_OF_ALL)
+        or actor.owns(Role.PATIENT, patient_id)
+        or actor.owns(Role.DOCTOR, doctor_id)
+    )
+
+
+def book_appointment(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
+    if actor.is_(Role.PATIENT):
+        require(actor.profile_id == cmd.patient_id, "Patients book appointments only for themselves.")
+    else:
+        require(actor.is_(Role.ADMIN), "Only patients (for themselves) and admins book appointments.")
+    require(cmd.overbook_reason is None or actor.is_(Role.ADMIN), "Only an admin may overbook a slot.")
+    start = require_aware(cmd.start, "start")
+    store, cause = svc.store, actor.cause
+
+    def decide() -> Outcome:
+        doctor = load(store, Doctor, cmd.doctor_id, "doctor")
+        if not actor.is_(Role.PATIENT):
+            load(store, Patient, cmd.patient_id, "patient")
+        slot = scheduling.check_slot(doctor, start, svc.clock())
+        calendar = _calendar(store, cmd.doctor_id, slot.day, cause)
+        agendas = _agendas(store, cmd.patient_id, utc_days(slot.start, slot.end), cause)
+        appointment = scheduling.book(
+            appointment_id=uuid4(),
+            doctor=doctor,
+            calendar=calendar,
+            agendas=list(agendas.values()),
+            patient_id=cmd.patient_id,
+            slot=slot,
+            overbook_reason=cmd.overbook_reason,
+            cause=cause,
+        )
+        if appointment is None:
+            existing = calendar.booking_of(cmd.patient_id, slot.start)
+            return Outcome(existing.appointment_id if existing else "", None)
+        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()), created=True)
+
+    return retrying(decide)
+
+
+def confirm_appointment(svc: Services, cmd: ConfirmAppointment, actor: Actor) -> Outcome:
+    def decide() -> Outcome:
+        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
+        appointment.confirm(actor.cause)
+        return Outcome(str(appointment.id), svc.store.save(appointment))
+
+    return retrying(decide)
+
+
+def complete_appointment(svc: Services, cmd: CompleteAppointment, actor: Actor) -> Outcome:
+    def decide() -> Outcome:
+        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
+        appointment.complete(svc.clock(), actor.cause)
+        return Outcome(str(appointment.id), svc.store.save(appointment))
+
+    return retrying(decide)
+
+
+def mark_no_show(svc: Services, cmd: MarkNoShow, actor: Actor) -> Outcome:
+    def decide() -> Outcome:
+        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
+        appointment.mark_no_show(svc.clock(), actor.cause)
+        return Outcome(str(appointment.id), svc.store.save(appointment))
+
+    return retrying(decide)
+
+
+def correct_status(svc: Services, cmd: CorrectStatus, actor: Actor) -> Outcome:
+    def decide() -> Outcome:
+        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
+        appointment.correct_status(cmd.status, cmd.reason, svc.clock(), actor.cause)
+        return Outcome(str(appointment.id), svc.store.save(appointment))
+
+    return retrying(decide)
+
+
+def cancel_appointment(svc: Services, cmd: CancelAppointment, actor: Actor) -> Outcome:
+    store, cause = svc.store, actor.cause
+
+    def decide() -> Outcome:
+        appointment = _appointment_for_anyone_involved(store, cmd.appointment_id, actor)
+        calendar = load(store, DoctorCalendar, DoctorCalendar.create_id(appointment.doctor_id, appointment.day), "calendar")
+        agendas = _agendas(store, appointment.patient_id, utc_days(appointment.start, appointment.end), cause)
+        scheduling.cancel(
+            appointment=appointment,
+            calendar=calendar,
+            agendas=list(agendas.values()),
+            reason=cmd.reason,
+            now=svc.clock(),
+            deadline=_patient_deadline(svc, appointment, actor),
+            cause=cause,
+        )
+        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()))
+
+    return retrying(decide)
+
+
+def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Actor) -> Outcome:
+    start = require_aware(cmd.start, "start")
+    store, cause = svc.store, actor.cause
+
+    def decide() -> Outcome:
+        appointment = _appointment_for_anyone_involved(store, cmd.appointment_id, actor)
+        if appointment.start == start and appointment.is_active:
+            return Outcome(str(appointment.id), None)
+        now = svc.clock()
+        appointment.check_reschedulable(now, _patient_deadline(svc, appointment, actor))
+        doctor = load(store, Doctor, appointment.doctor_id, "doctor")
+        slot = scheduling.check_slot(doctor, start, now)
+        old_calendar = load(store, DoctorCalendar, DoctorCalendar.create_id(appointment.doctor_id, appointment.day), "calendar")
+        new_calendar = (
+            old_calendar if slot.day == appointment.day else _calendar(store, appointment.doctor_id, slot.day, cause)
+        )
+        old_days = utc_days(appointment.start, appointment.end)
+        new_days = utc_days(slot.start, slot.end)
+        agendas = _agendas(store, appointment.patient_id, [*old_days, *new_days], cause)
+        scheduling.reschedule(
+            appointment=appointment,
+            old_calendar=old_calendar,
+            new_calendar=new_calendar,
+            old_agendas=[agendas[day] for day in old_days],
+            new_agendas=[agendas[day] for day in new_days],
+            slot=slot,
+            reason=cmd.reason,
+            cause=cause,
+        )
+        calendars = {id(old_calendar): old_calendar, id(new_calendar): new_calendar}.values()
+        return Outcome(str(appointment.id), store.save(appointment, *calendars, *agendas.values()))
+
+    return retrying(decide)
+
+
+def _calendar(store: Store, doctor_id: str, day: date, cause: Cause) -> DoctorCalendar:
+    calendar_id = DoctorCalendar.create_id(doctor_id, day)
+    return load_or_open(store, DoctorCalendar, calendar_id, doctor_id=doctor_id, day=day, cause=cause.as_dict())
+
+
+def _agendas(store: Store, patient_id: str, days: Iterable[date], cause: Cause) -> dict[date, PatientAgenda]:
+    return {
+        day: load_or_open(
+            store,
+            PatientAgenda,
+            PatientAgenda.create_id(patient_id, day),
+            patient_id=patient_id,
+            day=day,
+            cause=cause.as_dict(),
+        )
+        for day in dict.fromkeys(days)
+    }
+
+
+def _visible_appointment(store: Store, appointment_id: str, actor: Actor) -> Appointment:
+    appointment = store.find(Appointment, appointment_id)
+    if appointment is None or not may_see_appointment(actor, appointment.doctor_id, appointment.patient_id):
+        raise RecordNotFoundError(f"No appointment {appointment_id}.")
+    return appointment
+
+
+def _appointment_for_staff(store: Store, appointment_id: str, actor: Actor) -> Appointment:
+    appointment = _visible_appointment(store, appointment_id, actor)
+    require(
+        actor.is_(Role.ADMIN) or actor.owns(Role.DOCTOR, appointment.doctor_id),
+        "Only the appointment's doctor or an admin may do this.",
+    )
+    return appointment
+
+
+def _appointment_for_anyone_involved(store: Store, appointment_id: str, actor: Actor) -> Appointment:
+    appointment = _visible_appointment(store, appointment_id, actor)
+    require(
+        actor.is_(Role.ADMIN)
+        or actor.owns(Role.DOCTOR, appointment.doctor_id)
+        or actor.owns(Role.PATIENT, appointment.patient_id),
+        "Only the patient, the doctor or an admin may do this.",
+    )
+    return appointment
+
+
+def _patient_deadline(svc: Services, appointment: Appointment, actor: Actor) -> datetime | None:
+    """Patients must act a cut-off before the start; doctors and admins may act any time."""
+    return appointment.start - svc.patient_cutoff if actor.is_(Role.PATIENT) else None
+

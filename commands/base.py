@@ -1,0 +1,127 @@
+"""What every handler needs: the ports it is given, the actor asking, retries and a command's outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.shared import Cause, ConflictError, ForbiddenError, NotFoundError, Role
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+CONFLICT_RETRIES = 8
+
+
+class Store(Protocol):
+    def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None: ...
+
+    def save(self, *aggregates: Aggregate | None) -> int | None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def verify_unknown(self, password: str) -> None:
+        """Spends the time of a verification, so an unknown email answers as slowly as a wrong password."""
+
+
+class Revocations(Protocol):
+    """Fast lookup of revoked sessions and disabled accounts for access-token checks."""
+
+    def revoke_session(self, session_id: str) -> None: ...
+
+    def disable_account(self, account_id: str) -> None: ...
+
+    def enable_account(self, account_id: str) -> None: ...
+
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Services:
+    """The ports and policies handlers are given, wired once at start-up."""
+
+    store: Store
+    clock: Clock
+    hasher: PasswordHasher
+    revocations: Revocations
+    patient_cutoff: timedelta
+    refresh_lifetime: timedelta
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller of a command."""
+
+    account_id: str
+    role: Role
+    profile_id: str | None
+    correlation_id: str
+
+    @property
+    def cause(self) -> Cause:
+        return Cause(user_id=self.account_id, role=self.role, correlation_id=self.correlation_id)
+
+    def is_(self, *roles: Role) -> bool:
+        return self.role in roles
+
+    def owns(self, role: Role, profile_id: str) -> bool:
+        return self.role == role and self.profile_id == profile_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the record it concerns and the log position read models must reach."""
+
+    id: str
+    position: int | None
+    created: bool = False
+
+
+class ConcurrentUpdateError(ConflictError):
+    """Raised when a record kept changing under a command through every retry."""
+
+    code = "concurrent_update"
+
+
+class RecordNotFoundError(NotFoundError):
+    """Raised when a record does not exist, or the caller may not know that it does."""
+
+
+def load(store: Store, cls: type[A], aggregate_id: UUID | str, what: str) -> A:
+    aggregate = store.find(cls, aggregate_id)
+    if aggregate is None:
+        raise RecordNotFoundError(f"No {what} {aggregate_id}.")
+    return aggregate
+
+
+def load_or_open(store: Store, cls: type[A], aggregate_id: UUID, **opening: object) -> A:
+    """Loads a per-day stream, or opens it on its first use."""
+    aggregate = store.find(cls, aggregate_id)
+    return aggregate if aggregate is not None else cls(**opening)  # type: ignore[call-arg]
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise ForbiddenError(message)
+
+
+def retrying(decide: Callable[[], R], retries: int = CONFLICT_RETRIES) -> R:
+    """Runs load-decide-save again when the save lost a race; safe because each try reloads."""
+    for attempt in range(retries):
+        try:
+            return decide()
+        except IntegrityError:
+            time.sleep(0.001 * attempt)
+    raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.")

@@ -1,0 +1,93 @@
+"""Builds the running system from settings: event store, read models, Redis, auth and handlers' services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import redis
+from sqlalchemy import Engine
+
+from commands.base import Clock, Services
+from infrastructure.database import create_read_model_engine
+from infrastructure.eventstore import Clinic, EventStore
+from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
+from infrastructure.idempotency import metadata as idempotency_metadata
+from infrastructure.projector import ProjectionWorker
+from infrastructure.revocations import RedisRevocations, StoreRevocations
+from infrastructure.security import Passwords, Tokens
+from infrastructure.settings import Settings
+from projections.projectors import all_projectors
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Medledger:
+    settings: Settings
+    store: EventStore
+    services: Services
+    tokens: Tokens
+    revocations: StoreRevocations | RedisRevocations
+    idempotency: SqlIdempotency | RedisIdempotency
+    write_engine: Engine
+    read_engine: Engine
+    projection: ProjectionWorker
+    redis: redis.Redis | None
+
+    def start_projector(self) -> None:
+        self.store.after_save.append(self.projection.wake)
+        self.projection.start()
+
+    def close(self) -> None:
+        self.projection.stop()
+        self.store.close()
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medledger:
+    settings = settings or Settings()
+    write_engine = create_read_model_engine(settings)
+    read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
+    app = Clinic(env=settings.event_store_env())
+    store = EventStore(app, group_commit=settings.group_commit)
+    projection = ProjectionWorker(app, write_engine, all_projectors(), settings.projector_poll_seconds)
+    projection.create_tables()
+    idempotency_metadata.create_all(write_engine)
+
+    access_lifetime = timedelta(minutes=settings.access_token_minutes)
+    idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    if client is not None:
+        client.ping()
+        revocations: StoreRevocations | RedisRevocations = RedisRevocations(client, settings.redis_prefix, access_lifetime)
+        idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
+    else:
+        revocations = StoreRevocations(store)
+        idempotency = SqlIdempotency(write_engine, idempotency_ttl)
+
+    services = Services(
+        store=store,
+        clock=clock,
+        hasher=Passwords(settings.password_hashing),
+        revocations=revocations,
+        patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
+    )
+    return Medledger(
+        settings=settings,
+        store=store,
+        services=services,
+        tokens=Tokens(settings.jwt_key, access_lifetime),
+        revocations=revocations,
+        idempotency=idempotency,
+        write_engine=write_engine,
+        read_engine=read_engine,
+        projection=projection,
+        redis=client,
+    )

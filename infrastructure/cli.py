@@ -1,0 +1,128 @@
+"""The `medledger` command: serve the API, run the projector, rebuild read models, create an admin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+from datetime import time
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from commands import accounts, profiles
+from commands.base import Actor
+from domain.doctors import WeeklyAvailability
+from domain.shared import Role
+from infrastructure.bootstrap import Medledger, bootstrap
+from infrastructure.settings import Settings
+
+cli = typer.Typer(help="Medledger: event-sourced clinic backend.", no_args_is_help=True, add_completion=False)
+OPERATOR = Actor(account_id="operator", role=Role.ADMIN, profile_id=None, correlation_id="cli")
+
+DEMO_DOCTORS = [
+    ("Dr Amara Okafor", "Cardiology", "GMC-7012345", "120.00", "Europe/London"),
+    ("Dr Lukas Berg", "Dermatology", "GMC-7023456", "90.00", "Europe/London"),
+    ("Dr Sofia Marquez", "Paediatrics", "GMC-7034567", "75.00", "Europe/London"),
+]
+DEMO_PATIENTS = [
+    ("Grace Hopper", "1986-12-09", "female", "+44 20 7946 0001"),
+    ("Alan Turing", "1992-06-23", "male", "+44 20 7946 0002"),
+    ("Ada Lovelace", "1979-12-10", "female", "+44 20 7946 0003"),
+]
+WORKING_WEEK = {
+    day: ((time(9), time(12, 30)), (time(13, 30), time(17)))
+    for day in ("mon", "tue", "wed", "thu", "fri")
+}
+
+
+def seed_demo(m: Medledger) -> list[tuple[str, str, str]]:
+    """Creates an admin, three doctors with weekly availability and three patients; answers their credentials."""
+    svc = m.services
+    credentials: list[tuple[str, str, str]] = []
+
+    def open_account(email: str, role: Role, profile: dict) -> str:
+        password = secrets.token_urlsafe(12)
+        accounts.create_account(svc, accounts.CreateAccount(email, password, role, profile), OPERATOR)
+        credentials.append((role.value, email, password))
+        account = svc.store.find(accounts.Account, accounts.Account.create_id(email))
+        return account.profile_id if account and account.profile_id else ""
+
+    open_account("admin@demo.medledger.example", Role.ADMIN, {})
+    for index, (name, specialty, licence, fee, zone) in enumerate(DEMO_DOCTORS, start=1):
+        profile = {"name": name, "specialization": specialty, "licence_number": licence, "consultation_fee": fee, "bio": ""}
+        doctor_id = open_account(f"doctor{index}@demo.medledger.example", Role.DOCTOR, profile)
+        availability = WeeklyAvailability(timezone=zone, slot_minutes=30, periods=WORKING_WEEK)
+        profiles.set_availability(svc, profiles.SetAvailability(doctor_id, availability), OPERATOR)
+    for index, (name, born, sex, phone) in enumerate(DEMO_PATIENTS, start=1):
+        profile = {"full_name": name, "date_of_birth": born, "sex": sex, "phone": phone, "allergies": []}
+        open_account(f"patient{index}@demo.medledger.example", Role.PATIENT, profile)
+    return credentials
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    demo: Annotated[bool, typer.Option(help="Seed the demo clinic when the event store is empty")] = True,
+) -> None:
+    """Serve the HTTP API (interactive docs at /docs)."""
+    settings = Settings()
+    m = bootstrap(settings)
+    try:
+        if demo and m.store.max_position() == 0:
+            typer.echo("Seeding the demo clinic. These credentials are shown once:")
+            for role, email, password in seed_demo(m):
+                typer.echo(f"  {role:8} {email:32} {password}")
+    finally:
+        m.close()
+    where = f"SQLite under {settings.data_dir.resolve()}" if settings.embedded else "PostgreSQL"
+    typer.echo(f"Medledger on http://{host}:{port} (docs at /docs), event store: {where}")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+@cli.command()
+def projector() -> None:
+    """Run the projectors as their own process, following the event log until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    m = bootstrap()
+    signal.signal(signal.SIGTERM, lambda *_: m.projection.stop())
+    typer.echo(f"projector following the event log (pid {os.getpid()})")
+    try:
+        m.projection.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        m.close()
+
+
+@cli.command()
+def rebuild(names: Annotated[list[str] | None, typer.Argument(help="Read models to rebuild; all when omitted")] = None) -> None:
+    """Drop read models and rebuild them from the event store."""
+    m = bootstrap()
+    try:
+        rebuilt = m.projection.rebuild(names or ())
+        typer.echo(f"rebuilt {', '.join(rebuilt) or 'nothing'} up to position {m.store.max_position()}")
+    finally:
+        m.close()
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="MEDLEDGER_ADMIN_PASSWORD")],
+) -> None:
+    """Create an admin account (the operator's way in on a new deployment)."""
+    m = bootstrap()
+    try:
+        outcome = accounts.create_account(m.services, accounts.CreateAccount(email, password, Role.ADMIN), OPERATOR)
+        typer.echo(f"admin account {outcome.id} created")
+    finally:
+        m.close()
+
+
+def main() -> None:
+    cli()

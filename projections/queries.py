@@ -1,0 +1,252 @@
+"""Queries over the read models: plain selects returning plain dicts, paginated where lists can grow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, func, select
+
+from domain.appointment import Status
+from domain.doctors import WeeklyAvailability
+from domain.shared import overlaps
+from projections.tables import accounts, appointments, doctor_leave, doctors, patients, positions
+
+HOLDING_STATUSES = tuple(s.value for s in Status if s != Status.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+
+def _page(conn: Connection, query: Select[Any], page: int, page_size: int) -> Page:
+    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).mappings().all()
+    return Page([_plain(row) for row in rows], total, page, page_size)
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    values = dict(row)
+    for key, value in values.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            values[key] = value.replace(tzinfo=timezone.utc)
+    return values
+
+
+def positions_reached(engine: Engine, names: Collection[str]) -> int:
+    with engine.connect() as conn:
+        reached = conn.execute(select(positions.c.name, positions.c.position)).all()
+    known = {name: position for name, position in reached if name in names}
+    return min(known.values()) if len(known) == len(names) else 0
+
+
+def wait_for_position(engine: Engine, names: Collection[str], position: int, timeout: float) -> bool:
+    """Waits until every named read model has applied the log up to position (read-your-writes)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while positions_reached(engine, names) < position:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+# Doctors
+
+
+def get_doctor(conn: Connection, doctor_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(doctors).where(doctors.c.id == doctor_id)).mappings().one_or_none()
+    return _plain(row) if row else None
+
+
+def _doctor_filter(specialty: str | None, name: str | None) -> Select[Any]:
+    query = select(doctors).order_by(doctors.c.name, doctors.c.id)
+    if specialty:
+        query = query.where(func.lower(doctors.c.specialization) == specialty.lower())
+    if name:
+        query = query.where(func.lower(doctors.c.name).contains(name.lower(), autoescape=True))
+    return query
+
+
+def list_doctors(
+    conn: Connection,
+    *,
+    specialty: str | None,
+    name: str | None,
+    available_on: date | None,
+    now: datetime,
+    page: int,
+    page_size: int,
+) -> Page:
+    query = _doctor_filter(specialty, name)
+    if available_on is None:
+        return _page(conn, query, page, page_size)
+    candidates = [_plain(row) for row in conn.execute(query).mappings().all()]
+    free = _free_slots_by_doctor(conn, candidates, available_on, available_on, now)
+    matching = [doctor for doctor in candidates if free.get(doctor["id"])]
+    start = (page - 1) * page_size
+    return Page(matching[start : start + page_size], len(matching), page, page_size)
+
+
+def leave_days(conn: Connection, doctor_id: str, first: date, last: date) -> dict[date, str]:
+    rows = conn.execute(
+        select(doctor_leave.c.day, doctor_leave.c.reason).where(
+            doctor_leave.c.doctor_id == doctor_id, doctor_leave.c.day >= first, doctor_leave.c.day <= last
+        )
+    ).all()
+    return {day: reason for day, reason in rows}
+
+
+def free_slots(conn: Connection, doctor: dict[str, Any], first: date, last: date, now: datetime) -> list[dict[str, Any]]:
+    return _free_slots_by_doctor(conn, [doctor], first, last, now).get(doctor["id"], [])
+
+
+def _free_slots_by_doctor(
+    conn: Connection, candidates: Sequence[dict[str, Any]], first: date, last: date, now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    with_hours = [d for d in candidates if d["availability"]]
+    if not with_hours:
+        return {}
+    ids = [d["id"] for d in with_hours]
+    taken: dict[str, list[tuple[datetime, datetime]]] = {}
+    for doctor_id, start, end in conn.execute(
+        select(appointments.c.doctor_id, appointments.c.start, appointments.c.end).where(
+            appointments.c.doctor_id.in_(ids),
+            appointments.c.day >= first,
+            appointments.c.day <= last,
+            appointments.c.status.in_(HOLDING_STATUSES),
+        )
+    ):
+        taken.setdefault(doctor_id, []).append((_utc(start), _utc(end)))
+    on_leave = set(
+        conn.execute(
+            select(doctor_leave.c.doctor_id, doctor_leave.c.day).where(
+                doctor_leave.c.doctor_id.in_(ids), doctor_leave.c.day >= first, doctor_leave.c.day <= last
+            )
+        ).all()
+    )
+    result: dict[str, list[dict[str, Any]]] = {}
+    for doctor in with_hours:
+        availability = WeeklyAvailability.from_dict(doctor["availability"])
+        busy = taken.get(doctor["id"], [])
+        slots = []
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            if (doctor["id"], day) in on_leave:
+                continue
+            slots += [
+                {"start": start, "end": end}
+                for start, end in availability.slots_on(day)
+                if start > now and not any(overlaps(start, end, b_start, b_end) for b_start, b_end in busy)
+            ]
+        result[doctor["id"]] = slots
+    return result
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+# Appointments
+
+
+def get_appointment(conn: Connection, appointment_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(appointments).where(appointments.c.id == appointment_id)).mappings().one_or_none()
+    return _plain(row) if row else None
+
+
+def list_appointments(
+    conn: Connection,
+    *,
+    doctor_id: str | None,
+    patient_id: str | None,
+    status: str | None,
+    start_from: datetime | None,
+    start_to: datetime | None,
+    page: int,
+    page_size: int,
+) -> Page:
+    query = select(appointments).order_by(appointments.c.start, appointments.c.id)
+    if doctor_id:
+        query = query.where(appointments.c.doctor_id == doctor_id)
+    if patient_id:
+        query = query.where(appointments.c.patient_id == patient_id)
+    if status:
+        query = query.where(appointments.c.status == status)
+    if start_from:
+        query = query.where(appointments.c.start >= start_from)
+    if start_to:
+        query = query.where(appointments.c.start < start_to)
+    return _page(conn, query, page, page_size)
+
+
+def doctor_day(conn: Connection, doctor: dict[str, Any], day: date, now: datetime) -> dict[str, Any]:
+    rows = conn.execute(
+        select(appointments, patients.c.full_name.label("patient_name"))
+        .join(patients, patients.c.id == appointments.c.patient_id, isouter=True)
+        .where(appointments.c.doctor_id == doctor["id"], appointments.c.day == day)
+        .order_by(appointments.c.start)
+    ).mappings()
+    return {
+        "doctor_id": doctor["id"],
+        "day": day,
+        "leave": leave_days(conn, doctor["id"], day, day).get(day),
+        "appointments": [_plain(row) for row in rows],
+        "free_slots": free_slots(conn, doctor, day, day, now),
+    }
+
+
+# Patients
+
+
+def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(patients).where(patients.c.id == patient_id)).mappings().one_or_none()
+    return _plain(row) if row else None
+
+
+def is_patient_of(conn: Connection, doctor_id: str, patient_id: str) -> bool:
+    """A doctor's patients, for now: those with an appointment with them."""
+    return (
+        conn.execute(
+            select(appointments.c.id)
+            .where(appointments.c.doctor_id == doctor_id, appointments.c.patient_id == patient_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def list_patients(conn: Connection, *, name: str | None, of_doctor: str | None, page: int, page_size: int) -> Page:
+    query = select(patients).order_by(patients.c.full_name, patients.c.id)
+    if name:
+        query = query.where(func.lower(patients.c.full_name).contains(name.lower(), autoescape=True))
+    if of_doctor:
+        query = query.where(
+            patients.c.id.in_(select(appointments.c.patient_id).where(appointments.c.doctor_id == of_doctor))
+        )
+    return _page(conn, query, page, page_size)
+
+
+# Accounts
+
+
+def list_accounts(conn: Connection, *, role: str | None, disabled: bool | None, page: int, page_size: int) -> Page:
+    query = select(accounts).order_by(accounts.c.email)
+    if role:
+        query = query.where(accounts.c.role == role)
+    if disabled is not None:
+        query = query.where(accounts.c.disabled == disabled)
+    return _page(conn, query, page, page_size)
+
+
+def get_account(conn: Connection, account_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().one_or_none()
+    return _plain(row) if row else None
