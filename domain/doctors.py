@@ -48,12 +48,15 @@ class WeeklyAvailability:
     slot_minutes: int
     periods: dict[str, tuple[tuple[time, time], ...]]
 
+    def __post_init__(self) -> None:
+        normalised = {day: tuple(sorted(spans)) for day, spans in self.periods.items() if spans}
+        object.__setattr__(self, "periods", normalised)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WeeklyAvailability:
         periods = {
-            day: tuple(sorted((time.fromisoformat(start), time.fromisoformat(end)) for start, end in spans))
+            day: tuple((time.fromisoformat(start), time.fromisoformat(end)) for start, end in spans)
             for day, spans in data["periods"].items()
-            if spans
         }
         return cls(timezone=data["timezone"], slot_minutes=int(data["slot_minutes"]), periods=periods)
 
@@ -103,11 +106,12 @@ class WeeklyAvailability:
         """The slots of one local day, as UTC intervals."""
         length = timedelta(minutes=self.slot_minutes)
         slots = []
-        for start, end in sorted(self.periods.get(WEEKDAYS[day.weekday()], ())):
-            cursor = datetime.combine(day, start, tzinfo=self.zone)
-            period_end = datetime.combine(day, end, tzinfo=self.zone)
+        for start, end in self.periods.get(WEEKDAYS[day.weekday()], ()):
+            # Step in UTC so that a period spanning a clock change yields real, equal, distinct slots.
+            cursor = datetime.combine(day, start, tzinfo=self.zone).astimezone(timezone.utc)
+            period_end = datetime.combine(day, end, tzinfo=self.zone).astimezone(timezone.utc)
             while cursor + length <= period_end:
-                slots.append((cursor.astimezone(timezone.utc), (cursor + length).astimezone(timezone.utc)))
+                slots.append((cursor, cursor + length))
                 cursor += length
         return slots
 

@@ -93,7 +93,7 @@ def set_availability(
     availability = WeeklyAvailability(
         timezone=body.timezone,
         slot_minutes=body.slot_minutes,
-        periods={day: tuple(sorted(spans)) for day, spans in body.periods.items() if spans},
+        periods={day: tuple(spans) for day, spans in body.periods.items()},
     )
     cmd = profiles.SetAvailability(doctor_id, availability)
     return run_command(m, request, actor.account_id, key, body, lambda: profiles.set_availability(m.services, cmd, actor))

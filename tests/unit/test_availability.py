@@ -66,11 +66,6 @@ def test_on_a_clock_change_day_slots_keep_their_local_times(zone, day, first_slo
     assert [s.astimezone(ZoneInfo(zone)).time() for s, _ in availability.slots_on(day)] == [time(9), time(9, 30)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/doctors.py:107-111 steps slots in wall-clock time, so a period spanning the clock change "
-    "yields a 90-minute slot (fall back) or a negative one duplicating another (spring forward)",
-)
 @pytest.mark.parametrize("day", [date(2025, 3, 30), date(2025, 10, 26)], ids=["spring-forward", "fall-back"])
 def test_a_night_period_across_the_clock_change_gives_distinct_slots_of_the_slot_length(day):
     slots = weekly(sun=((time(0), time(6)),)).slots_on(day)

@@ -78,11 +78,6 @@ def test_setting_a_different_availability_emits_it():
     assert d.availability.slot_minutes == 15
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/doctors.py:151 compares WeeklyAvailability by dataclass equality, which depends on the order "
-    "of periods (from_dict sorts, the constructor does not), so an equal availability is emitted again",
-)
 def test_setting_an_equal_availability_given_in_another_order_emits_nothing():
     morning, afternoon = (time(9), time(12)), (time(14), time(17))
     d = given(doctor_with(WeeklyAvailability("Europe/Paris", 30, {"mon": (afternoon, morning)})))

@@ -235,11 +235,6 @@ def test_cancelling_after_the_deadline_is_refused_and_keeps_the_booking():
         cancel(appointment, c, a, now=NOW, deadline=NOW - minutes(1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/doctors.py:107-111: on the spring-forward night slots_on yields a slot ending before it "
-    "starts; overlaps() never matches it, so DoctorCalendar.book accepts any number of bookings",
-)
 def test_a_slot_on_the_spring_forward_night_cannot_be_booked_twice():
     night_shift = WeeklyAvailability("Europe/Paris", 30, {"sun": ((time(0), time(6)),)})
     spring_forward = date(2025, 3, 30)
