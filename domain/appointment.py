@@ -93,6 +93,7 @@ class Appointment(Aggregate):
         self._check_deadline(now, deadline, action="rescheduled")
 
     def reschedule(self, start: datetime, end: datetime, day: date, reason: str, cause: Cause) -> None:
+        self._require(*ACTIVE, action="reschedule")
         self._rescheduled(self.start, self.end, start, end, day, reason, cause.as_dict())
 
     def complete(self, now: datetime, cause: Cause) -> None:

@@ -1,0 +1,129 @@
+"""Fixtures shared by every suite: real SQLite, PostgreSQL and Redis, isolated per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+import redis
+
+from infrastructure.bootstrap import Medledger, bootstrap
+from infrastructure.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("MEDLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("MEDLEDGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@cache
+def _postgres_error() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as error:
+        return str(error)
+    return None
+
+
+@cache
+def _redis_error() -> str | None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        return str(error)
+    return None
+
+
+def _need(service: str, error: str | None) -> None:
+    """In CI a missing service fails the test; on a laptop it skips it."""
+    if error is None:
+        return
+    message = f"{service} is not reachable: {error}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need_postgres() -> None:
+    _need("PostgreSQL", _postgres_error())
+
+
+def need_redis() -> None:
+    _need("Redis", _redis_error())
+
+
+class FakeClock:
+    """A clock the test moves; starts at the real now so that tokens it helps issue are valid."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
+    """Settings for one backend ('sqlite' or 'postgres'), optionally with Redis, isolated to this test."""
+    schemas: list[str] = []
+
+    def make(backend: str = "sqlite", *, use_redis: bool = False, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "data_dir": tmp_path / f"data-{uuid4().hex[:8]}",
+            "jwt_secret": TEST_SECRET,
+            "password_hashing": "fast",
+            "projector_poll_seconds": 0.01,
+        }
+        if backend == "postgres":
+            need_postgres()
+            schema = f"test_{uuid4().hex[:16]}"
+            schemas.append(schema)
+            values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
+        if use_redis:
+            need_redis()
+            values.update(redis_url=REDIS_URL, redis_prefix=f"test-{uuid4().hex[:12]}")
+        values.update(overrides)
+        return Settings(**values)
+
+    yield make
+    for schema in schemas:
+        drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Runs a test once per event store: SQLite file and PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def medledger(backend: str, make_settings: SettingsFactory, clock: FakeClock) -> Iterator[Medledger]:
+    """The whole system on one backend, with an in-process projector and a fake clock."""
+    system = bootstrap(make_settings(backend), clock=clock)
+    system.start_projector()
+    yield system
+    system.close()
