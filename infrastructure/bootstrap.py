@@ -55,7 +55,12 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     write_engine = create_read_model_engine(settings)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
     app = Clinic(env=settings.event_store_env())
-    store = EventStore(app, group_commit=settings.group_commit)
+    store = EventStore(
+        app,
+        group_commit=settings.group_commit,
+        cache_size=settings.aggregate_cache_size,
+        cache_fresh_seconds=settings.aggregate_cache_fresh_seconds,
+    )
     projection = ProjectionWorker(app, write_engine, all_projectors(), settings.projector_poll_seconds)
     projection.create_tables()
     idempotency_metadata.create_all(write_engine)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
 
@@ -149,30 +151,109 @@ def _positions(recordings: Iterable[Any]) -> dict[int, int]:
     return {id(r.domain_event): r.notification.id for r in recordings}
 
 
+def fork(aggregate: A) -> A:
+    """A private copy for one command: aggregates hold immutable values in flat containers, so this is enough."""
+    twin = copy.copy(aggregate)
+    for name, value in vars(aggregate).items():
+        if isinstance(value, (dict, list, set)):
+            setattr(twin, name, type(value)(value))
+    return twin
+
+
+@dataclass
+class _Cached:
+    aggregate: Aggregate | None
+    verified_at: float
+
+
+class AggregateCache:
+    """Recently used aggregates of this process, as of their last verified version.
+
+    Writes stay safe whatever the cache says: a save from a stale copy fails its version check and the
+    command reloads. Entries not verified for `fresh_seconds` are fast-forwarded from the store before
+    use, which bounds how stale a read-only dependency (a doctor's availability) can be.
+    """
+
+    def __init__(self, maxsize: int, fresh_seconds: float) -> None:
+        self.maxsize = maxsize
+        self.fresh_seconds = fresh_seconds
+        self._entries: OrderedDict[UUID, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID) -> _Cached | None:
+        with self._lock:
+            entry = self._entries.get(aggregate_id)
+            if entry is not None:
+                self._entries.move_to_end(aggregate_id)
+            return entry
+
+    def put(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
+        with self._lock:
+            current = self._entries.get(aggregate_id)
+            if aggregate is not None and current is not None and current.aggregate is not None:
+                if current.aggregate.version > aggregate.version:
+                    return
+            self._entries[aggregate_id] = _Cached(aggregate, time.monotonic())
+            self._entries.move_to_end(aggregate_id)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._entries.pop(aggregate_id, None)
+
+    def is_fresh(self, entry: _Cached) -> bool:
+        return time.monotonic() - entry.verified_at < self.fresh_seconds
+
+
 class EventStore:
     """Loads aggregates and saves their new events; the only door to the clinic's history."""
 
-    def __init__(self, app: Clinic, *, group_commit: bool = True) -> None:
+    def __init__(
+        self, app: Clinic, *, group_commit: bool = True, cache_size: int = 20_000, cache_fresh_seconds: float = 1.0
+    ) -> None:
         self.app = app
         self._committer = GroupCommitter(app) if group_commit else None
+        self._cache = AggregateCache(cache_size, cache_fresh_seconds) if cache_size > 0 else None
         self.after_save: list[Callable[[], None]] = []
 
     def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
+        """A private copy of the aggregate for one command, or None if it does not exist (as that type)."""
         try:
             uid = aggregate_id if isinstance(aggregate_id, UUID) else UUID(str(aggregate_id))
         except ValueError:
             return None
         try:
-            aggregate = self.app.repository.get(uid)
-        except AggregateNotFoundError:
-            return None
+            aggregate = self._load(uid)
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
-        return aggregate if isinstance(aggregate, cls) else None
+        return fork(aggregate) if isinstance(aggregate, cls) else None
+
+    def _load(self, uid: UUID) -> Aggregate | None:
+        if self._cache is None:
+            return self._read(uid)
+        entry = self._cache.get(uid)
+        if entry is not None and self._cache.is_fresh(entry):
+            return entry.aggregate
+        if entry is not None and entry.aggregate is not None:
+            newer = self.app.events.get(originator_id=uid, gt=entry.aggregate.version)
+            aggregate = project_aggregate(fork(entry.aggregate), newer)
+        else:
+            aggregate = self._read(uid)
+        self._cache.put(uid, aggregate)
+        return aggregate
+
+    def _read(self, uid: UUID) -> Aggregate | None:
+        try:
+            return self.app.repository.get(uid)
+        except AggregateNotFoundError:
+            return None
 
     def save(self, *aggregates: Aggregate | None) -> int | None:
         """Saves atomically; answers the position of the last event in the application log."""
-        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        saved = [a for a in aggregates if a is not None]
+        events = [e for a in saved for e in a.collect_events()]
         if not events:
             return None
         try:
@@ -181,9 +262,16 @@ class EventStore:
             else:
                 position = max(r.notification.id for r in self.app.save(*events))
         except IntegrityError:
+            if self._cache is not None:
+                self._cache.evict(a.id for a in saved)
             raise
         except PersistenceError as error:
+            if self._cache is not None:
+                self._cache.evict(a.id for a in saved)
             raise StoreUnavailableError(str(error)) from error
+        if self._cache is not None:
+            for aggregate in saved:
+                self._cache.put(aggregate.id, fork(aggregate))
         for callback in self.after_save:
             callback()
         return position

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     read_wait_seconds: float = 2.0
     password_hashing: Literal["standard", "fast"] = "standard"
     group_commit: bool = True
+    aggregate_cache_size: int = 20_000
+    aggregate_cache_fresh_seconds: float = 1.0
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
 
