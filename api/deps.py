@@ -50,14 +50,14 @@ class CorrelationIdMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-def get_medledger(request: Request) -> Medledger:
+async def get_medledger(request: Request) -> Medledger:
     return request.app.state.medledger
 
 
 MedledgerDep = Annotated[Medledger, Depends(get_medledger)]
 
 
-def correlation_id(request: Request) -> str:
+async def correlation_id(request: Request) -> str:
     return request.state.correlation_id
 
 
@@ -66,13 +66,13 @@ CorrelationId = Annotated[str, Depends(correlation_id)]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
 
-def current_claims(
+async def current_claims(
     m: MedledgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> AccessClaims:
     if credentials is None:
         raise AuthenticationError("A bearer access token is required.")
     claims = m.tokens.access_claims(credentials.credentials)
-    if not m.revocations.is_active(claims):
+    if not await m.revocations.check(claims):
         raise SessionRevokedError("This session has been revoked or its account disabled.")
     return claims
 
@@ -80,7 +80,7 @@ def current_claims(
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
 
 
-def current_actor(claims: CurrentClaims, correlation: CorrelationId) -> Actor:
+async def current_actor(claims: CurrentClaims, correlation: CorrelationId) -> Actor:
     return Actor(claims.account_id, claims.role, claims.profile_id, correlation)
 
 
@@ -92,7 +92,7 @@ class Pagination(BaseModel):
     page_size: int
 
 
-def pagination(
+async def pagination(
     page: Annotated[int, Query(ge=1, le=100_000, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 20,
 ) -> Pagination:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
@@ -33,7 +33,7 @@ class Cause:
     correlation_id: str
 
     def as_dict(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items()}
+        return {"user_id": str(self.user_id), "role": str(self.role), "correlation_id": str(self.correlation_id)}
 
 
 SYSTEM = Cause(user_id="system", role=Role.ADMIN, correlation_id="system")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import redis
+import redis.asyncio as aioredis
 from sqlalchemy import Engine
 
 from commands.base import Clock, Services
@@ -52,6 +54,9 @@ class Medledger:
 
 def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medledger:
     settings = settings or Settings()
+    # Request threads are CPU-bound between short waits on the database; a shorter switch interval
+    # lets the group-commit thread get the GIL back promptly after each round trip.
+    sys.setswitchinterval(settings.gil_switch_interval)
     write_engine = create_read_model_engine(settings)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
     app = Clinic(env=settings.event_store_env())
@@ -70,7 +75,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     if client is not None:
         client.ping()
-        revocations: StoreRevocations | RedisRevocations = RedisRevocations(client, settings.redis_prefix, access_lifetime)
+        revocations: StoreRevocations | RedisRevocations = RedisRevocations(
+            client, aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix, access_lifetime
+        )
         idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
     else:
         revocations = StoreRevocations(store)

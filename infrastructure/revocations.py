@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import redis
+import redis.asyncio as aioredis
+from starlette.concurrency import run_in_threadpool
 
 from domain.accounts import Account
 from domain.sessions import Session
@@ -32,12 +34,16 @@ class StoreRevocations:
         account = self.store.find(Account, claims.account_id)
         return bool(session and not session.revoked and account and not account.disabled)
 
+    async def check(self, claims: AccessClaims) -> bool:
+        return await run_in_threadpool(self.is_active, claims)
+
 
 class RedisRevocations:
     """Keys in Redis: a revoked session lives as long as the access tokens it may have issued."""
 
-    def __init__(self, client: redis.Redis, prefix: str, access_lifetime: timedelta) -> None:
+    def __init__(self, client: redis.Redis, async_client: aioredis.Redis, prefix: str, access_lifetime: timedelta) -> None:
         self.client = client
+        self.async_client = async_client
         self.prefix = prefix
         self.ttl = int(access_lifetime.total_seconds()) + 60
 
@@ -58,4 +64,9 @@ class RedisRevocations:
 
     def is_active(self, claims: AccessClaims) -> bool:
         session, account = self.client.mget(self._session_key(claims.session_id), self._account_key(claims.account_id))
+        return session is None and account is None
+
+    async def check(self, claims: AccessClaims) -> bool:
+        keys = (self._session_key(claims.session_id), self._account_key(claims.account_id))
+        session, account = await self.async_client.mget(*keys)
         return session is None and account is None

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     group_commit: bool = True
     aggregate_cache_size: int = 20_000
     aggregate_cache_fresh_seconds: float = 1.0
+    gil_switch_interval: float = 0.001
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
 
