@@ -74,10 +74,12 @@ Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 
 class PatientProfileUpdate(Strict):
-    full_name: Text | None = None
-    date_of_birth: Annotated[date | None, AfterValidator(_not_future)] = None
-    sex: Sex | None = None
-    phone: Phone | None = None
+    """Fields left out stay as they are; required fields cannot be cleared, optional ones can (null)."""
+
+    full_name: Text = None  # type: ignore[assignment]
+    date_of_birth: Annotated[date, AfterValidator(_not_future)] = None  # type: ignore[assignment]
+    sex: Sex = None  # type: ignore[assignment]
+    phone: Phone = None  # type: ignore[assignment]
     address: Address | None = None
     emergency_contact: EmergencyContact | None = None
     insurance: Insurance | None = None
@@ -105,11 +107,13 @@ Fee = Annotated[Decimal, Field(ge=0, le=100_000, max_digits=8, decimal_places=2)
 
 
 class DoctorProfileUpdate(Strict):
-    name: Text | None = None
-    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)] | None = None
-    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)] | None = None
-    consultation_fee: Fee | None = None
-    bio: LongText | None = None
+    """Fields left out stay as they are; none of them can be cleared (null)."""
+
+    name: Text = None  # type: ignore[assignment]
+    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)] = None  # type: ignore[assignment]
+    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)] = None  # type: ignore[assignment]
+    consultation_fee: Fee = None  # type: ignore[assignment]
+    bio: LongText = None  # type: ignore[assignment]
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from domain.shared import Cause, ConflictError, ForbiddenError, NotFoundError, R
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
-CONFLICT_RETRIES = 8
+RETRY_PATIENCE_SECONDS = 5.0
 
 
 class Store(Protocol):
@@ -117,11 +118,21 @@ def require(allowed: bool, message: str) -> None:
         raise ForbiddenError(message)
 
 
-def retrying(decide: Callable[[], R], retries: int = CONFLICT_RETRIES) -> R:
-    """Runs load-decide-save again when the save lost a race; safe because each try reloads."""
-    for attempt in range(retries):
+def retrying(decide: Callable[[], R], patience: float = RETRY_PATIENCE_SECONDS) -> R:
+    """Runs load-decide-save again when the save lost a race; safe because each try reloads.
+
+    Many commands on one busy stream (a popular doctor's day) each win one commit round in turn,
+    so retries are bounded by time rather than by count, with jitter so contenders spread out.
+    """
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
         try:
             return decide()
         except IntegrityError:
-            time.sleep(0.001 * attempt)
-    raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.")
+            attempt += 1
+            if time.monotonic() >= deadline:
+                raise ConcurrentUpdateError(
+                    "The record kept changing while this command was saved; try again."
+                ) from None
+            time.sleep(random.uniform(0, min(0.002 * attempt, 0.02)))

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.shared import Cause, InvalidInputError, changed_fields
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REQUIRED_PROFILE_FIELDS = frozenset({"name", "specialization", "licence_number", "consultation_fee"})
 MIN_SLOT_MINUTES = 5
 MAX_SLOT_MINUTES = 240
 
@@ -146,7 +147,7 @@ class Doctor(Aggregate):
         self.availability: WeeklyAvailability | None = None
 
     def update_profile(self, changes: dict[str, Any], cause: Cause) -> None:
-        changed = changed_fields(self.profile, changes)
+        changed = changed_fields(self.profile, changes, REQUIRED_PROFILE_FIELDS)
         if changed:
             self._profile_updated(changed, cause.as_dict())
 

@@ -9,6 +9,9 @@ from eventsourcing.domain import Aggregate, event
 from domain.shared import Cause, changed_fields
 
 
+REQUIRED_PROFILE_FIELDS = frozenset({"full_name", "date_of_birth", "sex", "phone"})
+
+
 class Patient(Aggregate):
     TOPIC = "medledger:Patient"
 
@@ -21,7 +24,7 @@ class Patient(Aggregate):
         self.profile = dict(profile)
 
     def update_profile(self, changes: dict[str, Any], cause: Cause) -> None:
-        changed = changed_fields(self.profile, changes)
+        changed = changed_fields(self.profile, changes, REQUIRED_PROFILE_FIELDS)
         if changed:
             self._profile_updated(changed, cause.as_dict())
 

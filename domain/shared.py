@@ -56,7 +56,11 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
     return a_start < b_end and b_start < a_end
 
 
-def changed_fields(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def changed_fields(current: dict[str, Any], changes: dict[str, Any], required: frozenset[str]) -> dict[str, Any]:
+    """The changes that differ from the current profile; refuses to clear a required field."""
+    for name in sorted(required & changes.keys()):
+        if changes[name] in (None, ""):
+            raise InvalidInputError(f"{name} is required and cannot be cleared.", field=name)
     return {k: v for k, v in changes.items() if current.get(k) != v}
 
 

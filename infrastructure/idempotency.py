@@ -112,9 +112,11 @@ class RedisIdempotency:
 
     def record(self, scope: str, status_code: int, body: str) -> None:
         raw = self.client.get(self._key(scope))
-        stored = json.loads(raw) if raw else {}
+        if raw is None:
+            return  # released or expired meanwhile: leave the key free, as the SQL store does
+        stored = json.loads(raw)
         stored.update(status_code=status_code, body=body)
-        self.client.set(self._key(scope), json.dumps(stored), ex=self.ttl)
+        self.client.set(self._key(scope), json.dumps(stored), ex=self.ttl, xx=True)
 
     def release(self, scope: str) -> None:
         self.client.delete(self._key(scope))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from eventsourcing.persistence import PersistenceError
 from infrastructure.eventstore import Clinic
@@ -37,30 +37,32 @@ class ProjectionWorker:
         )
 
     def run_once(self) -> int:
-        """Brings every projector up to the log's current end; answers how many notifications were covered."""
+        """Brings every projector up to the log's current end; answers how many notifications were covered.
+
+        A projector that fails stays where it is (it never skips an event) and is retried next round;
+        the others carry on.
+        """
         frontier = self.app.recorder.max_notification_id() or 0
         covered = 0
         for projector in self.projectors:
-            while True:
-                step = projector.catch_up(self.engine, self._read_log, self.app.mapper.to_domain_event, frontier)
-                covered += step
-                if step == 0:
-                    break
+            try:
+                while step := projector.catch_up(self.engine, self._read_log, self.app.mapper.to_domain_event, frontier):
+                    covered += step
+            except PositionMovedError:
+                log.info("projector %s: another worker moved first; catching up from its position", projector.name)
+                covered += 1
+            except (DBAPIError, PersistenceError) as error:
+                log.warning("projector %s paused: %s", projector.name, error)
+            except Exception:
+                log.exception("projector %s failed; it will retry the same batch", projector.name)
         return covered
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
             try:
                 covered = self.run_once()
-            except (PositionMovedError, IntegrityError):
-                log.info("another projector worker moved first; catching up from its position")
-                covered = 1
             except (DBAPIError, PersistenceError) as error:
                 log.warning("projection paused: %s", error)
-                covered = 0
-            except Exception:
-                # Never skip an event: a projector that cannot apply one stops here and says so loudly.
-                log.exception("projection failed; retrying the same batch")
                 covered = 0
             if not covered:
                 self._wake.wait(self.poll_seconds)

@@ -25,12 +25,6 @@ IMPLEMENTATIONS = {
     "redis": ("sqlite", True, RedisIdempotency),
 }
 BODY = '{"id": "appointment-1", "status": "booked"}'
-RECORD_WITHOUT_CLAIM_POISONS = (
-    "infrastructure/idempotency.py:113-117: RedisIdempotency.record writes {status_code, body} with no fingerprint "
-    "when the key is gone (released, expired or evicted while the request ran); every later claim of that key then "
-    "raises KeyError('fingerprint') at line 111 (an HTTP 500 until the TTL ends), where SqlIdempotency's UPDATE "
-    "touches no row and the key stays free"
-)
 
 
 @pytest.fixture(params=list(IMPLEMENTATIONS))
@@ -98,9 +92,7 @@ def test_a_released_key_can_be_claimed_again_by_any_request(keys) -> None:
         keys.claim(scope, "fingerprint-b")
 
 
-def test_recording_a_key_nobody_holds_any_more_leaves_it_free(keys, request: pytest.FixtureRequest) -> None:
-    if isinstance(keys, RedisIdempotency):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RECORD_WITHOUT_CLAIM_POISONS))
+def test_recording_a_key_nobody_holds_any_more_leaves_it_free(keys) -> None:
     scope = new_scope()
     keys.claim(scope, "fingerprint-a")
     keys.release(scope)

@@ -185,18 +185,8 @@ def test_two_workers_catching_up_together_apply_each_event_once(
     assert read_model_rows(system.write_engine) == concurrent
 
 
-CLEARED_FIELD_WEDGES = (
-    "commands/profiles.py:58-67,121-132 (Doctor/Patient.update_profile, domain/doctors.py:148, domain/patients.py:23) "
-    "accept a change that clears a required field, e.g. {'name': None}, which the PATCH schemas allow as an explicit "
-    "null (api/schemas.py:107-115, 76-88); projections/projectors.py:68 and :95-98,129-131 then write NULL "
-    "into NOT NULL columns (projections/tables.py:33,55). The batch fails on every retry; "
-    "infrastructure/projector.py:43-48 runs the projectors in order and stops at the first failure, so the later "
-    "read models never advance either, and run_forever (infrastructure/projector.py:55-57) takes the NOT NULL "
-    "IntegrityError for a racing worker and retries at once, spinning forever"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=CLEARED_FIELD_WEDGES)
 @pytest.mark.parametrize("cleared", ["doctor name", "patient full_name"])
 def test_a_profile_change_the_handlers_accept_never_stops_the_read_models(system: Medledger, cleared: str) -> None:
     svc = system.services

@@ -128,17 +128,11 @@ def test_thirty_two_patients_racing_for_one_slot_leave_one_booking_and_thirty_on
     assert [n.originator_id for n in log] == [winner.id]
 
 
-SAME_DAY_GIVES_UP = (
-    "commands/base.py:20,120-127 with infrastructure/eventstore.py:95-104: the group committer lets one unit per "
-    "aggregate into a batch, so a doctor's calendar day takes one booking per commit round; retrying() gives up "
-    "after 8 rounds (0-7 ms back-off), so of 32 patients booking 32 distinct free slots of one doctor-day at once "
-    "about 24 get ConcurrentUpdateError (HTTP 409) although no slot clashes"
-)
 
 
 @pytest.mark.parametrize(
     "same_day",
-    [pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=SAME_DAY_GIVES_UP)), False],
+    [True, False],
     ids=["one-calendar-day", "a-day-each"],
 )
 def test_thirty_two_patients_booking_distinct_slots_at_once_all_succeed(system: Medledger, clock, same_day: bool) -> None:
