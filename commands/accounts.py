@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from commands.base import Actor, Outcome, Services, load, require, retrying
+from commands.base import Actor, Outcome, Services, change, load, require, retrying
 from domain.accounts import Account, EmailTakenError, InvalidCredentialsError
 from domain.doctors import Doctor
 from domain.patients import Patient
@@ -112,45 +113,28 @@ def _open_account(svc: Services, cmd: CreateAccount, cause: Cause) -> Outcome:
     return retrying(decide)
 
 
+def _account(svc: Services, account_id: str) -> Callable[[], Account]:
+    return lambda: load(svc.store, Account, account_id, "account")
+
+
 def disable_account(svc: Services, cmd: DisableAccount, actor: Actor) -> Outcome:
-    store = svc.store
     require(actor.is_(Role.ADMIN), "Only an admin disables accounts.")
     require(cmd.account_id != actor.account_id, "An admin cannot disable their own account.")
-
-    def decide() -> Outcome:
-        account = load(store, Account, cmd.account_id, "account")
-        account.disable(cmd.reason, actor.cause)
-        return Outcome(str(account.id), store.save(account))
-
-    outcome = retrying(decide)
+    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.disable(cmd.reason, actor.cause))
     svc.revocations.disable_account(outcome.id)
     return outcome
 
 
 def enable_account(svc: Services, cmd: EnableAccount, actor: Actor) -> Outcome:
-    store = svc.store
     require(actor.is_(Role.ADMIN), "Only an admin enables accounts.")
-
-    def decide() -> Outcome:
-        account = load(store, Account, cmd.account_id, "account")
-        account.enable(cmd.reason, actor.cause)
-        return Outcome(str(account.id), store.save(account))
-
-    outcome = retrying(decide)
+    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.enable(cmd.reason, actor.cause))
     svc.revocations.enable_account(outcome.id)
     return outcome
 
 
 def change_role(svc: Services, cmd: ChangeRole, actor: Actor) -> Outcome:
-    store = svc.store
     require(actor.is_(Role.ADMIN), "Only an admin changes roles.")
-
-    def decide() -> Outcome:
-        account = load(store, Account, cmd.account_id, "account")
-        account.change_role(cmd.role, cmd.reason, actor.cause)
-        return Outcome(str(account.id), store.save(account))
-
-    return retrying(decide)
+    return change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
 
 
 def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
@@ -194,13 +178,7 @@ def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> 
 
 
 def log_out(svc: Services, session_id: str, actor: Actor) -> Outcome:
-    store = svc.store
-
-    def decide() -> Outcome:
-        session = load(store, Session, session_id, "session")
-        session.revoke("logout", actor.cause)
-        return Outcome(str(session.id), store.save(session))
-
-    outcome = retrying(decide)
+    session = lambda: load(svc.store, Session, session_id, "session")  # noqa: E731
+    outcome = change(svc.store, session, lambda s: s.revoke("logout", actor.cause))
     svc.revocations.revoke_session(session_id)
     return outcome

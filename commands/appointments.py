@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import uuid4
 
-from commands.base import Actor, Outcome, RecordNotFoundError, Services, Store, load, load_or_open, require, retrying
+from commands.base import (
+    Actor,
+    Outcome,
+    RecordNotFoundError,
+    Services,
+    Store,
+    change,
+    load,
+    load_or_open,
+    require,
+    retrying,
+)
 from domain import scheduling
 from domain.appointment import Appointment, Status
 from domain.doctor_calendar import DoctorCalendar
@@ -105,40 +116,30 @@ def book_appointment(svc: Services, cmd: BookAppointment, actor: Actor) -> Outco
     return retrying(decide)
 
 
-def confirm_appointment(svc: Services, cmd: ConfirmAppointment, actor: Actor) -> Outcome:
-    def decide() -> Outcome:
-        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
-        appointment.confirm(actor.cause)
-        return Outcome(str(appointment.id), svc.store.save(appointment))
+def _for_staff(svc: Services, appointment_id: str, actor: Actor) -> Callable[[], Appointment]:
+    return lambda: _appointment_for_staff(svc.store, appointment_id, actor)
 
-    return retrying(decide)
+
+def confirm_appointment(svc: Services, cmd: ConfirmAppointment, actor: Actor) -> Outcome:
+    return change(svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.confirm(actor.cause))
 
 
 def complete_appointment(svc: Services, cmd: CompleteAppointment, actor: Actor) -> Outcome:
-    def decide() -> Outcome:
-        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
-        appointment.complete(svc.clock(), actor.cause)
-        return Outcome(str(appointment.id), svc.store.save(appointment))
-
-    return retrying(decide)
+    return change(svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.complete(svc.clock(), actor.cause))
 
 
 def mark_no_show(svc: Services, cmd: MarkNoShow, actor: Actor) -> Outcome:
-    def decide() -> Outcome:
-        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
-        appointment.mark_no_show(svc.clock(), actor.cause)
-        return Outcome(str(appointment.id), svc.store.save(appointment))
-
-    return retrying(decide)
+    return change(
+        svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.mark_no_show(svc.clock(), actor.cause)
+    )
 
 
 def correct_status(svc: Services, cmd: CorrectStatus, actor: Actor) -> Outcome:
-    def decide() -> Outcome:
-        appointment = _appointment_for_staff(svc.store, cmd.appointment_id, actor)
-        appointment.correct_status(cmd.status, cmd.reason, svc.clock(), actor.cause)
-        return Outcome(str(appointment.id), svc.store.save(appointment))
-
-    return retrying(decide)
+    return change(
+        svc.store,
+        _for_staff(svc, cmd.appointment_id, actor),
+        lambda a: a.correct_status(cmd.status, cmd.reason, svc.clock(), actor.cause),
+    )
 
 
 def cancel_appointment(svc: Services, cmd: CancelAppointment, actor: Actor) -> Outcome:

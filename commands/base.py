@@ -118,6 +118,17 @@ def require(allowed: bool, message: str) -> None:
         raise ForbiddenError(message)
 
 
+def change(store: Store, load_one: Callable[[], A], act: Callable[[A], None], answer_id: str | None = None) -> Outcome:
+    """The common command: load one aggregate, apply one change, save it; retried when it loses a race."""
+
+    def decide() -> Outcome:
+        aggregate = load_one()
+        act(aggregate)
+        return Outcome(answer_id or str(aggregate.id), store.save(aggregate))
+
+    return retrying(decide)
+
+
 def retrying(decide: Callable[[], R], patience: float = RETRY_PATIENCE_SECONDS) -> R:
     """Runs load-decide-save again when the save lost a race; safe because each try reloads.
 

@@ -8,12 +8,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
 
 import pytest
-from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.doctors import WeeklyAvailability
 from domain.shared import Cause, Role
+from infrastructure.eventstore import Clinic
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -67,25 +66,8 @@ def state(aggregate: Aggregate) -> dict[str, Any]:
     return {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
 
 
-class _DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class _InMemoryStore(Application):
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(_DateAsISO())
-
-
 def replayed(aggregate: A) -> A:
-    """The aggregate rebuilt from its events after a trip through the JSON transcoder and a store."""
-    store = _InMemoryStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    """The aggregate rebuilt from its events after a trip through the production transcoder and a store."""
+    store = Clinic(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     store.save(aggregate)
     return store.repository.get(aggregate.id)
