@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.shared import AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
@@ -81,6 +81,13 @@ def install(app: FastAPI) -> None:
             },
             status_code=503,
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(DataError)
+    def invalid_value(_request: Request, _error: DataError) -> JSONResponse:
+        return JSONResponse(
+            {"code": "invalid_value", "message": "A value in the request cannot be stored or searched for."},
+            status_code=422,
         )
 
     def unavailable(_request: Request, error: Exception) -> JSONResponse:

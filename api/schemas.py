@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -13,12 +13,46 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Email
 from domain.appointment import Status
 from domain.shared import Role
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
+def _printable(value: str) -> str:
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _within_calendar(value: datetime) -> datetime:
+    try:
+        day = value.astimezone(timezone.utc).date()
+    except OverflowError:
+        day = date.min
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"must fall between {EARLIEST_DAY} and {LATEST_DAY}")
+    return value
+
+
+def _local_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("working hours are local times, without a UTC offset")
+    return value
+
+
+def _bounded(length: int, minimum: int = 1, pattern: str | None = None) -> Any:
+    constraints = StringConstraints(strip_whitespace=True, min_length=minimum, max_length=length, pattern=pattern)
+    return Annotated[str, constraints, AfterValidator(_printable)]
+
+
+Text = _bounded(200)
+LongText = _bounded(4000, minimum=0)
+Reason = _bounded(500, minimum=3)
+Phone = _bounded(20, minimum=6, pattern=r"^\+?[0-9 ()-]{6,20}$")
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+Moment = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+LocalTime = Annotated[time, AfterValidator(_local_time)]
 
 
 class Strict(BaseModel):
@@ -26,6 +60,8 @@ class Strict(BaseModel):
 
 
 def _not_future(value: date | None) -> date | None:
+    if value is not None and value < EARLIEST_DAY:
+        raise ValueError(f"must not be before {EARLIEST_DAY}")
     if value is not None and value > date.today():
         raise ValueError("must not be in the future")
     return value
@@ -58,19 +94,19 @@ class EmergencyContact(Strict):
 
 class Insurance(Strict):
     provider: Text
-    policy_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    valid_until: date | None = None
+    policy_number: _bounded(64)  # type: ignore[valid-type]
+    valid_until: CalendarDay | None = None
 
 
 class Address(Strict):
     line1: Text
-    line2: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    line2: _bounded(200, minimum=0) | None = None  # type: ignore[valid-type]
     city: Text
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    postal_code: _bounded(20)  # type: ignore[valid-type]
     country: Text
 
 
-Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Allergy = _bounded(100)
 
 
 class PatientProfileUpdate(Strict):
@@ -103,6 +139,8 @@ class PatientRegister(Strict):
     profile: PatientProfile
 
 
+Specialization = _bounded(100, minimum=2)
+Licence = _bounded(64, minimum=3)
 Fee = Annotated[Decimal, Field(ge=0, le=100_000, max_digits=8, decimal_places=2)]
 
 
@@ -110,8 +148,8 @@ class DoctorProfileUpdate(Strict):
     """Fields left out stay as they are; none of them can be cleared (null)."""
 
     name: Text = None  # type: ignore[assignment]
-    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)] = None  # type: ignore[assignment]
-    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)] = None  # type: ignore[assignment]
+    specialization: Specialization = None  # type: ignore[assignment]
+    licence_number: Licence = None  # type: ignore[assignment]
     consultation_fee: Fee = None  # type: ignore[assignment]
     bio: LongText = None  # type: ignore[assignment]
 
@@ -121,8 +159,8 @@ class DoctorProfileUpdate(Strict):
 
 class DoctorProfile(DoctorProfileUpdate):
     name: Text
-    specialization: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
-    licence_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)]
+    specialization: Specialization
+    licence_number: Licence
     consultation_fee: Fee
     bio: LongText = ""
 
@@ -167,13 +205,13 @@ class CommandResult(BaseModel):
 
 
 class Availability(Strict):
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    timezone: _bounded(64)  # type: ignore[valid-type]
     slot_minutes: Annotated[int, Field(ge=5, le=240)]
-    periods: dict[Weekday, Annotated[list[tuple[time, time]], Field(max_length=12)]]
+    periods: dict[Weekday, Annotated[list[tuple[LocalTime, LocalTime]], Field(max_length=12)]]
 
 
 class LeaveRequest(Strict):
-    day: date
+    day: CalendarDay
     reason: Reason
 
 
@@ -184,12 +222,12 @@ class LeaveCancel(Strict):
 class AppointmentBook(Strict):
     doctor_id: UUID
     patient_id: UUID | None = Field(default=None, description="Defaults to the calling patient.")
-    start: AwareDatetime
+    start: Moment
     overbook_reason: Reason | None = Field(default=None, description="Admins only: book over an existing booking.")
 
 
 class AppointmentReschedule(Strict):
-    start: AwareDatetime
+    start: Moment
     reason: Reason
 
 

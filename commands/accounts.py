@@ -110,7 +110,7 @@ def _open_account(svc: Services, cmd: CreateAccount, cause: Cause) -> Outcome:
         )
         return Outcome(str(account.id), store.save(account, record), created=True)
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
 def _account(svc: Services, account_id: str) -> Callable[[], Account]:
@@ -134,7 +134,9 @@ def enable_account(svc: Services, cmd: EnableAccount, actor: Actor) -> Outcome:
 
 def change_role(svc: Services, cmd: ChangeRole, actor: Actor) -> Outcome:
     require(actor.is_(Role.ADMIN), "Only an admin changes roles.")
-    return change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
+    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
+    svc.revocations.change_role(outcome.id, cmd.role.value)
+    return outcome
 
 
 def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
@@ -174,7 +176,7 @@ def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> 
         position = store.save(session)
         return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
 def log_out(svc: Services, session_id: str, actor: Actor) -> Outcome:

@@ -113,7 +113,7 @@ def book_appointment(svc: Services, cmd: BookAppointment, actor: Actor) -> Outco
             return Outcome(existing.appointment_id if existing else "", None)
         return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()), created=True)
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
 def _for_staff(svc: Services, appointment_id: str, actor: Actor) -> Callable[[], Appointment]:
@@ -160,7 +160,7 @@ def cancel_appointment(svc: Services, cmd: CancelAppointment, actor: Actor) -> O
         )
         return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()))
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
 def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Actor) -> Outcome:
@@ -195,7 +195,7 @@ def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Act
         calendars = {id(old_calendar): old_calendar, id(new_calendar): new_calendar}.values()
         return Outcome(str(appointment.id), store.save(appointment, *calendars, *agendas.values()))
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
 def _calendar(store: Store, doctor_id: str, day: date, cause: Cause) -> DoctorCalendar:

@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain.shared import Cause, ConflictError, ForbiddenError, NotFoundError, Role
+from domain.shared import Cause, ConflictError, DomainError, ForbiddenError, NotFoundError, Role
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -25,6 +25,10 @@ class Store(Protocol):
     def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None: ...
 
     def save(self, *aggregates: Aggregate | None) -> int | None: ...
+
+    def start_attempt(self) -> None: ...
+
+    def read_changes_that_failed(self) -> bool: ...
 
 
 class PasswordHasher(Protocol):
@@ -44,6 +48,8 @@ class Revocations(Protocol):
     def disable_account(self, account_id: str) -> None: ...
 
     def enable_account(self, account_id: str) -> None: ...
+
+    def change_role(self, account_id: str, role: str) -> None: ...
 
 
 Clock = Callable[[], datetime]
@@ -126,24 +132,31 @@ def change(store: Store, load_one: Callable[[], A], act: Callable[[A], None], an
         act(aggregate)
         return Outcome(answer_id or str(aggregate.id), store.save(aggregate))
 
-    return retrying(decide)
+    return retrying(store, decide)
 
 
-def retrying(decide: Callable[[], R], patience: float = RETRY_PATIENCE_SECONDS) -> R:
+def retrying(store: Store, decide: Callable[[], R], patience: float = RETRY_PATIENCE_SECONDS) -> R:
     """Runs load-decide-save again when the save lost a race; safe because each try reloads.
 
     Many commands on one busy stream (a popular doctor's day) each win one commit round in turn,
     so retries are bounded by time rather than by count, with jitter so contenders spread out.
+    A refusal or a no-op decided on another command's changes that then failed to record is
+    decided again, so answers only ever describe recorded history.
     """
     deadline = time.monotonic() + patience
     attempt = 0
     while True:
+        store.start_attempt()
         try:
-            return decide()
+            result = decide()
+        except DomainError:
+            if not store.read_changes_that_failed():
+                raise
         except IntegrityError:
-            attempt += 1
-            if time.monotonic() >= deadline:
-                raise ConcurrentUpdateError(
-                    "The record kept changing while this command was saved; try again."
-                ) from None
             time.sleep(random.uniform(0, min(0.002 * attempt, 0.02)))
+        else:
+            if not store.read_changes_that_failed():
+                return result
+        attempt += 1
+        if time.monotonic() >= deadline:
+            raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.")

@@ -50,7 +50,7 @@ class WeeklyAvailability:
     periods: dict[str, tuple[tuple[time, time], ...]]
 
     def __post_init__(self) -> None:
-        normalised = {day: tuple(sorted(spans)) for day, spans in self.periods.items() if spans}
+        normalised = {day: tuple(sorted(spans, key=_naive_span)) for day, spans in self.periods.items() if spans}
         object.__setattr__(self, "periods", normalised)
 
     @classmethod
@@ -86,8 +86,10 @@ class WeeklyAvailability:
             if day not in WEEKDAYS:
                 raise InvalidAvailabilityError(f"Unknown weekday {day!r}; use {', '.join(WEEKDAYS)}.", field=f"periods.{day}")
             previous_end: time | None = None
-            for index, (start, end) in enumerate(sorted(spans)):
+            for index, (start, end) in enumerate(spans):
                 field = f"periods.{day}[{index}]"
+                if start.tzinfo is not None or end.tzinfo is not None:
+                    raise InvalidAvailabilityError("Working hours are local times, without a UTC offset.", field=field)
                 if start >= end:
                     raise InvalidAvailabilityError("A working period must end after it starts, on the same day.", field=field)
                 if previous_end is not None and start < previous_end:
@@ -104,7 +106,9 @@ class WeeklyAvailability:
         return moment.astimezone(self.zone).date()
 
     def slots_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The slots of one local day, as UTC intervals."""
+        """The slots of one local day, as UTC intervals (none on the first and last days of the calendar)."""
+        if not date.min < day < date.max:
+            return []
         length = timedelta(minutes=self.slot_minutes)
         slots = []
         for start, end in self.periods.get(WEEKDAYS[day.weekday()], ()):
@@ -128,6 +132,10 @@ class WeeklyAvailability:
                 f"{start.isoformat()} is not on the {self.slot_minutes}-minute slot grid.", field="start"
             )
         raise OutsideAvailabilityError(f"{start.isoformat()} is outside the doctor's working hours.", field="start")
+
+
+def _naive_span(span: tuple[time, time]) -> tuple[time, time]:
+    return span[0].replace(tzinfo=None), span[1].replace(tzinfo=None)
 
 
 def _minutes(moment: time) -> int:

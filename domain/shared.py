@@ -42,7 +42,10 @@ SYSTEM = Cause(user_id="system", role=Role.ADMIN, correlation_id="system")
 def require_aware(moment: datetime, field: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInputError(f"{field} must carry a time zone offset.", field=field)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidInputError(f"{field} is outside the calendar.", field=field) from None
 
 
 def utc_days(start: datetime, end: datetime) -> list[date]:

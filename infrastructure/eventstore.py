@@ -283,16 +283,20 @@ class EventStore:
         self._committer = GroupCommitter(app.recorder) if group_commit else None
         self._cache = AggregateCache(cache_size, cache_fresh_seconds) if cache_size > 0 else None
         self._origins: dict[int, Unit] = {}  # id(fork) -> the pending unit whose staged state it copies
+        self._attempt = threading.local()  # the staged units this thread's current decision has read
         self.after_save: list[Callable[[], None]] = []
 
-    def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
-        """A private copy of the aggregate for one command, or None if it does not exist (as that type)."""
+    def find(self, cls: type[A], aggregate_id: UUID | str, *, fresh: bool = False) -> A | None:
+        """A private copy of the aggregate for one command, or None if it does not exist (as that type).
+
+        fresh reads the store itself, for checks that must see other processes' changes at once.
+        """
         try:
             uid = aggregate_id if isinstance(aggregate_id, UUID) else UUID(str(aggregate_id))
         except ValueError:
             return None
         try:
-            aggregate, origin = self._load(uid)
+            aggregate, origin = (self._read(uid), None) if fresh else self._load(uid)
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
         if not isinstance(aggregate, cls):
@@ -301,7 +305,28 @@ class EventStore:
         if origin is not None:
             self._origins[id(twin)] = origin
             weakref.finalize(twin, self._origins.pop, id(twin), None)
+            self._read_staged().append(origin)
         return twin
+
+    def _read_staged(self) -> list[Unit]:
+        if not hasattr(self._attempt, "units"):
+            self._attempt.units = []
+        return self._attempt.units
+
+    def start_attempt(self) -> None:
+        """Forgets which staged changes earlier decisions of this thread have read."""
+        self._attempt.units = []
+
+    def read_changes_that_failed(self) -> bool:
+        """Waits for the staged changes this decision read; answers whether any of them failed to record.
+
+        A decision that saves is chained to what it read and fails with it; one that saves nothing (a
+        refusal, or "already done") calls this before its answer is given.
+        """
+        units, self._attempt.units = self._read_staged(), []
+        for unit in units:
+            unit.done.wait(30)
+        return any(unit.error is not None or not unit.done.is_set() for unit in units)
 
     def _load(self, uid: UUID) -> tuple[Aggregate | None, Unit | None]:
         """The aggregate as this process knows it, and the unit that staged it if still on its way."""
@@ -353,6 +378,7 @@ class EventStore:
         except PersistenceError as error:
             self._forget(saved, unit)
             raise StoreUnavailableError(str(error)) from error
+        self._attempt.units = []
         for callback in self.after_save:
             callback()
         return position

@@ -15,7 +15,7 @@ from infrastructure.security import AccessClaims
 
 
 class StoreRevocations:
-    """Reads the Session and Account streams themselves, so there is nothing extra to write."""
+    """Reads the Session and Account streams themselves (never a cached copy), so there is nothing extra to write."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -29,10 +29,15 @@ class StoreRevocations:
     def enable_account(self, account_id: str) -> None:
         """The Account's Enabled event is the record; nothing else to write."""
 
+    def change_role(self, account_id: str, role: str) -> None:
+        """The Account's RoleChanged event is the record; nothing else to write."""
+
     def is_active(self, claims: AccessClaims) -> bool:
-        session = self.store.find(Session, claims.session_id)
-        account = self.store.find(Account, claims.account_id)
-        return bool(session and not session.revoked and account and not account.disabled)
+        session = self.store.find(Session, claims.session_id, fresh=True)
+        account = self.store.find(Account, claims.account_id, fresh=True)
+        return bool(
+            session and not session.revoked and account and not account.disabled and account.role == claims.role
+        )
 
     async def check(self, claims: AccessClaims) -> bool:
         return await run_in_threadpool(self.is_active, claims)
@@ -53,6 +58,9 @@ class RedisRevocations:
     def _account_key(self, account_id: str) -> str:
         return f"{self.prefix}:disabled-account:{account_id}"
 
+    def _role_key(self, account_id: str) -> str:
+        return f"{self.prefix}:account-role:{account_id}"
+
     def revoke_session(self, session_id: str) -> None:
         self.client.set(self._session_key(session_id), 1, ex=self.ttl)
 
@@ -62,11 +70,20 @@ class RedisRevocations:
     def enable_account(self, account_id: str) -> None:
         self.client.delete(self._account_key(account_id))
 
+    def change_role(self, account_id: str, role: str) -> None:
+        """Tokens carrying the old role stop working; they live no longer than the key."""
+        self.client.set(self._role_key(account_id), role, ex=self.ttl)
+
+    def _keys(self, claims: AccessClaims) -> tuple[str, str, str]:
+        account_id = claims.account_id
+        return self._session_key(claims.session_id), self._account_key(account_id), self._role_key(account_id)
+
+    @staticmethod
+    def _active(claims: AccessClaims, session: bytes | None, disabled: bytes | None, role: bytes | None) -> bool:
+        return session is None and disabled is None and (role is None or role.decode() == claims.role.value)
+
     def is_active(self, claims: AccessClaims) -> bool:
-        session, account = self.client.mget(self._session_key(claims.session_id), self._account_key(claims.account_id))
-        return session is None and account is None
+        return self._active(claims, *self.client.mget(*self._keys(claims)))
 
     async def check(self, claims: AccessClaims) -> bool:
-        keys = (self._session_key(claims.session_id), self._account_key(claims.account_id))
-        session, account = await self.async_client.mget(*keys)
-        return session is None and account is None
+        return self._active(claims, *await self.async_client.mget(*self._keys(claims)))

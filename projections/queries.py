@@ -182,9 +182,9 @@ def list_appointments(
     if status:
         query = query.where(appointments.c.status == status)
     if start_from:
-        query = query.where(appointments.c.start >= start_from)
+        query = query.where(appointments.c.start >= start_from.astimezone(timezone.utc))
     if start_to:
-        query = query.where(appointments.c.start < start_to)
+        query = query.where(appointments.c.start < start_to.astimezone(timezone.utc))
     return _page(conn, query, page, page_size)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
@@ -16,6 +16,7 @@ from api.schemas import (
     AppointmentPublic,
     AppointmentReschedule,
     CommandResult,
+    Moment,
     Page,
     StatusCorrection,
 )
@@ -48,8 +49,8 @@ def list_appointments(
     doctor_id: str | None = None,
     patient_id: str | None = None,
     status: Status | None = None,
-    start_from: Annotated[AwareDatetime | None, Query(alias="from", description="Starts at or after")] = None,
-    start_to: Annotated[AwareDatetime | None, Query(alias="to", description="Starts before")] = None,
+    start_from: Annotated[Moment | None, Query(alias="from", description="Starts at or after")] = None,
+    start_to: Annotated[Moment | None, Query(alias="to", description="Starts before")] = None,
 ) -> queries.Page:
     """Appointments by patient, doctor, status and date range; patients and doctors see only their own."""
     if actor.is_(Role.PATIENT):

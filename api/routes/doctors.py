@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.schemas import (
     Availability,
+    CalendarDay,
     CommandResult,
     DoctorDay,
     DoctorProfileUpdate,
@@ -56,7 +57,7 @@ def list_doctors(
     paging: Paging,
     specialty: Annotated[str | None, Query(max_length=100)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Part of the doctor's name")] = None,
-    available_on: Annotated[date | None, Query(description="Only doctors with a free slot on this day")] = None,
+    available_on: Annotated[CalendarDay | None, Query(description="Only doctors with a free slot on this day")] = None,
 ) -> queries.Page:
     """Search doctors by specialty, name and availability on a date."""
     return queries.list_doctors(
@@ -110,7 +111,7 @@ def take_leave(
 
 @router.post("/{doctor_id}/leave/{day}/cancel", response_model=CommandResult)
 def cancel_leave(
-    doctor_id: str, day: date, body: LeaveCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
+    doctor_id: str, day: CalendarDay, body: LeaveCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Cancel a day of leave."""
     cmd = profiles.CancelLeave(doctor_id, day, body.reason)
@@ -122,8 +123,8 @@ def list_leave(
     doctor_id: str,
     actor: CurrentActor,
     conn: ReadDoctors,
-    first: Annotated[date, Query(alias="from")],
-    last: Annotated[date | None, Query(alias="to")] = None,
+    first: Annotated[CalendarDay, Query(alias="from")],
+    last: Annotated[CalendarDay | None, Query(alias="to")] = None,
 ) -> list[dict[str, Any]]:
     """The doctor's days of leave in a date range."""
     _doctor(conn, doctor_id)
@@ -137,8 +138,8 @@ def free_slots(
     actor: CurrentActor,
     m: MedledgerDep,
     conn: ReadSchedule,
-    first: Annotated[date, Query(alias="from", description="First local day")],
-    last: Annotated[date | None, Query(alias="to", description="Last local day (inclusive), at most 31 days on")] = None,
+    first: Annotated[CalendarDay, Query(alias="from", description="First local day")],
+    last: Annotated[CalendarDay | None, Query(alias="to", description="Last local day (inclusive), at most 31 days on")] = None,
 ) -> list[dict[str, Any]]:
     """Free slots of a doctor over a date range (doctor's local days), excluding leave and the past."""
     doctor = _doctor(conn, doctor_id)
@@ -151,7 +152,7 @@ def doctor_day(
     actor: CurrentActor,
     m: MedledgerDep,
     conn: ReadSchedule,
-    day: Annotated[date | None, Query(description="Local day; today when omitted")] = None,
+    day: Annotated[CalendarDay | None, Query(description="Local day; today when omitted")] = None,
 ) -> dict[str, Any]:
     """A doctor's day: appointments with patient names, leave and free slots (the doctor, admins, auditors)."""
     require(

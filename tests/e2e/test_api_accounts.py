@@ -167,3 +167,18 @@ def test_a_staff_account_does_not_become_a_patient(clinic: Clinic) -> None:
 
     expect(change_role(clinic, admin, auditor.account_id, "patient"), 409, "role_change_not_allowed")
     expect(change_role(clinic, admin, auditor.account_id, "wizard"), 422, field="role")
+
+
+@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+def test_a_role_change_retires_the_tokens_that_carry_the_old_role(clinic_with: Any, use_redis: bool) -> None:
+    clinic = clinic_with(use_redis=use_redis)
+    admin = clinic.admin()
+    auditor = clinic.staff(admin, "auditor")
+    expect(clinic.client.get("/auth/me", headers=auditor.headers), 200)
+
+    expect(change_role(clinic, admin, auditor.account_id, "analyst"), 200)
+
+    expect(clinic.client.get("/auth/me", headers=auditor.headers), 401, "session_revoked")
+    assert clinic.user(auditor.email).role == "analyst"
+    expect(change_role(clinic, admin, auditor.account_id, "auditor", "back again"), 200)
+    expect(clinic.client.get("/auth/me", headers=clinic.user(auditor.email).headers), 200)

@@ -399,15 +399,6 @@ class TestLists:
         expect(clinic.get(admin, "/appointments", **{"from": "2031-01-01T10:00:00"}), 422, field="from")
 
     def test_time_filters_with_a_utc_offset_mean_the_same_instant(self, request: pytest.FixtureRequest, clinic: Clinic) -> None:
-        if request.node.callspec.params["backend"] == "sqlite":
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    raises=AssertionError,
-                    reason="projections/queries.py:184-187 binds the aware from/to as they are; SQLite stores UTC wall "
-                    "times as text, so a bound with another offset is compared as if it were UTC and the filter is off by the offset",
-                )
-            )
         admin = clinic.admin()
         doctor, patient = clinic.doctor(admin), clinic.patient()
         start = clinic.at(2, 10)

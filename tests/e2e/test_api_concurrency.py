@@ -84,18 +84,6 @@ def test_concurrent_bookings_of_each_slot_have_exactly_one_winner(
 def test_every_refusal_names_the_booking_that_won(
     request: pytest.FixtureRequest, make_settings: Any, tmp_path: Path, store: str, workers: int, slot_count: int
 ) -> None:
-    if workers > 1:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="infrastructure/eventstore.py:312 EventStore._load hands commands another command's staged, not yet "
-                "recorded changes; a booking refused on them (commands/appointments.py:101, SlotTakenError) is answered at "
-                "once, but only saves are chained to the staged unit's fate: when that unit then loses to the other worker, "
-                "the 409 slot_taken names an appointment that never existed (and a same-slot re-booking at "
-                "commands/appointments.py:112 can answer 200 with such an id)",
-            )
-        )
     races = run_races(make_settings(store), workers, slot_count, tmp_path / "uvicorn.log")
 
     misnamed = {}

@@ -122,16 +122,6 @@ def test_clearing_a_required_patient_field_is_422_and_the_patient_list_keeps_up(
 def test_a_name_with_a_nul_byte_is_refused_or_kept_but_never_stops_the_read_models(
     request: pytest.FixtureRequest, clinic: Clinic
 ) -> None:
-    if request.node.callspec.params["backend"] == "postgres":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="api/schemas.py:16 Text lets NUL bytes through; the event is stored, but PostgreSQL text columns refuse "
-                "NUL, so the insert at projections/projectors.py:119 fails and infrastructure/projector.py:54 pauses the patients "
-                "projector for good (every later ?after= query answers 503 read_model_behind)",
-            )
-        )
     admin = clinic.admin()
     email = unique_email("patient")
 

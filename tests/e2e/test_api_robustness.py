@@ -11,7 +11,7 @@ import pytest
 
 from e2e_helpers import PASSWORD, Clinic, User, body, doctor_profile, expect, iso, patient_profile, unique_email
 
-# Values known to break a route are left out here and have tests of their own at the end (xfail until fixed):
+# Values that once broke a route are left out here and have tests of their own at the end:
 # datetimes whose UTC instant leaves years 1..9999, times of day with a UTC offset, NUL bytes on PostgreSQL.
 HUGE = "x" * 100_000
 JUNK_VALUES: list[Any] = [
@@ -304,13 +304,6 @@ def test_garbage_ids_and_parameters_sent_to_a_query_are_never_a_server_error(wor
 EDGE_OF_THE_CALENDAR = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="domain/shared.py:45 require_aware converts the start to UTC with astimezone(), which raises OverflowError for "
-    "an aware datetime whose UTC instant falls outside years 1..9999 (valid per AwareDatetime): POST /appointments and "
-    "/appointments/{id}/reschedule answer 500 instead of 422",
-)
 @pytest.mark.parametrize("start", EDGE_OF_THE_CALENDAR, ids=["year-1-east-of-utc", "year-9999-west-of-utc"])
 @pytest.mark.parametrize("route", ["book", "reschedule"])
 def test_a_start_at_the_edge_of_the_calendar_is_422_not_500(world: World, route: str, start: str) -> None:
@@ -337,15 +330,6 @@ NUL_QUERIES = {
 
 @pytest.mark.parametrize("query", list(NUL_QUERIES))
 def test_a_nul_byte_in_an_id_or_a_search_is_not_found_not_unavailable(request: pytest.FixtureRequest, world: World, query: str) -> None:
-    if request.node.callspec.params["backend"] == "postgres":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="PostgreSQL refuses NUL in text parameters (psycopg.DataError) and api/errors.py:94 maps every "
-                "DBAPIError to 503 service_unavailable 'storage is unavailable': bad input is reported as an outage",
-            )
-        )
     path, params = NUL_QUERIES[query]
 
     response = world.clinic.client.get(path, headers=world.admin.headers, params=params)

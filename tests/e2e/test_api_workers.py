@@ -22,17 +22,6 @@ CACHE_FRESH_SECONDS = 5.0
 def test_every_worker_refuses_a_disabled_account_or_a_logged_out_session_at_once(
     request: pytest.FixtureRequest, make_settings: Any, tmp_path: Path, use_redis: bool
 ) -> None:
-    if not use_redis:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="infrastructure/revocations.py:32-35 StoreRevocations.is_active reads the Session and Account through "
-                "EventStore.find, which answers from the process-local AggregateCache (infrastructure/eventstore.py:311) while "
-                "an entry is younger than aggregate_cache_fresh_seconds (infrastructure/eventstore.py:273, default 1 s): a "
-                "worker that did not handle the disable/logout keeps accepting the revoked access token for up to that long",
-            )
-        )
     settings = make_settings("postgres", use_redis=use_redis, aggregate_cache_fresh_seconds=CACHE_FRESH_SECONDS)
     cast = open_clinic(settings, len(REVOCATIONS))
     accepted_after_revocation: list[tuple[str, int]] = []
