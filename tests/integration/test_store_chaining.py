@@ -53,6 +53,12 @@ def in_thread(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, outcome
 
 
+def rename(store: EventStore, patient_id: Any, name: str) -> Any:
+    copy = store.find(Patient, patient_id)
+    copy.update_profile({"full_name": name}, CAUSE)
+    return store.save(copy)
+
+
 def wait_until(condition: Any) -> None:
     for _ in range(1000):
         if condition():
@@ -68,14 +74,9 @@ def test_a_unit_built_on_staged_changes_is_recorded_right_behind_them(stores: An
     gated = GatedRecorder(ours._committer.recorder)
     ours._committer.recorder = gated
 
-    def change(name: str) -> Any:
-        copy = ours.find(Patient, patient.id)
-        copy.update_profile({"full_name": name}, CAUSE)
-        return ours.save(copy)
-
-    first, first_outcome = in_thread(lambda: change("B"))
+    first, first_outcome = in_thread(lambda: rename(ours, patient.id, "B"))
     wait_until(lambda: ours._cache.get(patient.id).pending)
-    second, second_outcome = in_thread(lambda: change("C"))
+    second, second_outcome = in_thread(lambda: rename(ours, patient.id, "C"))
     wait_until(lambda: ours._cache.get(patient.id).aggregate.version == 3)
     gated.gate.set()
     first.join()
@@ -98,14 +99,9 @@ def test_when_the_base_fails_the_unit_built_on_it_fails_and_leaves_no_gap(stores
     gated = GatedRecorder(ours._committer.recorder)
     ours._committer.recorder = gated
 
-    def change(name: str) -> Any:
-        copy = ours.find(Patient, patient.id)
-        copy.update_profile({"full_name": name}, CAUSE)
-        return ours.save(copy)
-
-    first, first_outcome = in_thread(lambda: change("B"))
+    first, first_outcome = in_thread(lambda: rename(ours, patient.id, "B"))
     wait_until(lambda: ours._cache.get(patient.id).pending)
-    second, second_outcome = in_thread(lambda: change("C"))
+    second, second_outcome = in_thread(lambda: rename(ours, patient.id, "C"))
     wait_until(lambda: ours._cache.get(patient.id).aggregate.version == 3)
     gated.gate.set()
     first.join()
