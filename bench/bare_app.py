@@ -9,8 +9,6 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel
 
-TABLE = os.environ["BENCH_BARE_TABLE"]
-
 
 class Body(BaseModel):
     doctor_id: UUID
@@ -19,13 +17,14 @@ class Body(BaseModel):
 
 
 def create_app() -> FastAPI:
+    table = os.environ["BENCH_BARE_TABLE"]
     pool = ConnectionPool(os.environ["BENCH_BARE_DSN"], min_size=4, max_size=16, open=True)
     app = FastAPI()
 
     @app.post("/bare", status_code=201)
     def bare(body: Body) -> dict[str, str]:
         with pool.connection() as conn:
-            conn.execute(f"INSERT INTO {TABLE} (doctor_id, start) VALUES (%s, %s)", (body.doctor_id, body.start))
+            conn.execute(f"INSERT INTO {table} (doctor_id, start) VALUES (%s, %s)", (body.doctor_id, body.start))
         return {"id": str(body.doctor_id)}
 
     return app
