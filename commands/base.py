@@ -22,7 +22,7 @@ RETRY_PATIENCE_SECONDS = 5.0
 
 
 class Store(Protocol):
-    def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None: ...
+    def find(self, cls: type[A], aggregate_id: UUID | str, *, fresh: bool = False) -> A | None: ...
 
     def save(self, *aggregates: Aggregate | None) -> int | None: ...
 
@@ -52,6 +52,14 @@ class Revocations(Protocol):
     def change_role(self, account_id: str, role: str) -> None: ...
 
 
+class Visits(Protocol):
+    """Whether a doctor is seeing a patient through an appointment (from the appointment book)."""
+
+    def doctor_sees_patient(self, doctor_id: str, patient_id: str, now: datetime) -> bool:
+        """An appointment booked, confirmed or in progress, or one completed within the post-visit window."""
+        ...
+
+
 Clock = Callable[[], datetime]
 
 
@@ -65,6 +73,7 @@ class Services:
     revocations: Revocations
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
+    visits: Visits
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransi
 class Status(StrEnum):
     BOOKED = "booked"
     CONFIRMED = "confirmed"
+    IN_PROGRESS = "in_progress"
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     NO_SHOW = "no_show"
@@ -23,6 +24,7 @@ class Status(StrEnum):
 ACTIVE = frozenset({Status.BOOKED, Status.CONFIRMED})
 ATTENDANCE = frozenset({Status.COMPLETED, Status.NO_SHOW})
 CORRECTABLE = frozenset({Status.BOOKED, Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW})
+HOLDING_SLOT = ACTIVE | {Status.IN_PROGRESS}
 
 
 class CancellationWindowClosedError(ConflictError):
@@ -69,6 +71,7 @@ class Appointment(Aggregate):
         self.day = day
         self.overbooked = overbooked
         self.status = Status.BOOKED
+        self.consultation_id: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -96,10 +99,17 @@ class Appointment(Aggregate):
         self._require(*ACTIVE, action="reschedule")
         self._rescheduled(self.start, self.end, start, end, day, reason, cause.as_dict())
 
+    def start_consultation(self, consultation_id: str, now: datetime, cause: Cause) -> None:
+        """The doctor begins the encounter; from then on it can only be completed."""
+        if self.status == Status.IN_PROGRESS and self.consultation_id == consultation_id:
+            return
+        self._require(*ACTIVE, action="start a consultation for")
+        self._consultation_started(consultation_id, now, cause.as_dict())
+
     def complete(self, now: datetime, cause: Cause) -> None:
         if self.status == Status.COMPLETED:
             return
-        self._require(*ACTIVE, action="complete")
+        self._require(*HOLDING_SLOT, action="complete")
         self._check_started(now)
         self._completed(cause.as_dict())
 
@@ -118,7 +128,7 @@ class Appointment(Aggregate):
                 f"A status can be corrected only to one of {sorted(CORRECTABLE)}; cancel or book instead.",
                 field="status",
             )
-        self._require(*CORRECTABLE, action="correct")
+        self._require(*CORRECTABLE, Status.IN_PROGRESS, action="correct")
         if status in ATTENDANCE:
             self._check_started(now)
         self._status_corrected(self.status.value, status.value, reason, cause.as_dict())
@@ -172,6 +182,11 @@ class Appointment(Aggregate):
         self.day = day
         self.overbooked = False
         self.status = Status.BOOKED
+
+    @event("ConsultationStarted", topic="medledger:Appointment.ConsultationStarted.v1")
+    def _consultation_started(self, consultation_id: str, started_at: datetime, cause: dict[str, Any]) -> None:
+        self.consultation_id = consultation_id
+        self.status = Status.IN_PROGRESS
 
     @event("Completed", topic="medledger:Appointment.Completed.v1")
     def _completed(self, cause: dict[str, Any]) -> None:

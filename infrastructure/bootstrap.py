@@ -19,6 +19,7 @@ from infrastructure.projector import ProjectionWorker
 from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
+from infrastructure.visits import AppointmentBookVisits
 from projections.projectors import all_projectors
 
 
@@ -90,6 +91,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         revocations=revocations,
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
+        visits=AppointmentBookVisits(read_engine, timedelta(hours=settings.post_visit_access_hours)),
     )
     return Medledger(
         settings=settings,

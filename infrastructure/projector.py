@@ -22,6 +22,8 @@ class ProjectionWorker:
         self.app = app
         self.engine = engine
         self.projectors = list(projectors)
+        for projector in self.projectors:
+            projector.attach(lambda originator_id, version: app.repository.get(originator_id, version=version))
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     patient_cancel_cutoff_hours: int = 24
+    post_visit_access_hours: int = 24
     projector: Literal["inprocess", "external"] = "inprocess"
     projector_poll_seconds: float = 0.05
     read_wait_seconds: float = 2.0

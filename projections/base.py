@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 from projections.tables import metadata, positions
 
 Handler = Callable[[Connection, Any], None]
+LoadVersion = Callable[[Any, int], Any]
 ReadLog = Callable[[int, int, int, Sequence[str]], Sequence[Any]]
 Decode = Callable[[Any], Any]
 
@@ -24,6 +25,14 @@ class Projector:
     name: str
     tables: tuple[Table, ...]
     handlers: dict[str, Handler]
+
+    def attach(self, load: LoadVersion) -> None:
+        """Gives the projector the aggregate as of an event's version: load(originator_id, version).
+
+        Projectors of rich records (a consultation, a prescription) write the aggregate's own view of
+        itself at each event, rather than repeating the aggregate's rules on rows.
+        """
+        self.load = load
 
     def create(self, engine: Engine) -> None:
         with engine.begin() as conn:

@@ -142,6 +142,7 @@ class AppointmentBook(Projector):
         self.handlers = {
             Appointment.Booked.TOPIC: self.booked,
             Appointment.Confirmed.TOPIC: status(Status.CONFIRMED),
+            Appointment.ConsultationStarted.TOPIC: status(Status.IN_PROGRESS),
             Appointment.Cancelled.TOPIC: status(Status.CANCELLED),
             Appointment.Completed.TOPIC: status(Status.COMPLETED),
             Appointment.MarkedNoShow.TOPIC: status(Status.NO_SHOW),

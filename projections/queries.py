@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select
 
 from domain.appointment import Status
 from domain.doctors import WeeklyAvailability
@@ -222,6 +222,21 @@ def is_patient_of(conn: Connection, doctor_id: str, patient_id: str) -> bool:
         ).first()
         is not None
     )
+
+
+VISIT_STATUSES = (Status.BOOKED.value, Status.CONFIRMED.value, Status.IN_PROGRESS.value)
+
+
+def has_visit(conn: Connection, doctor_id: str, patient_id: str, now: datetime, after_visit: timedelta) -> bool:
+    """An appointment booked, confirmed or in progress, or completed no longer ago than after_visit."""
+    current = or_(
+        appointments.c.status.in_(VISIT_STATUSES),
+        and_(appointments.c.status == Status.COMPLETED.value, appointments.c.end > now - after_visit),
+    )
+    query = select(appointments.c.id).where(
+        appointments.c.doctor_id == doctor_id, appointments.c.patient_id == patient_id, current
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def list_patients(conn: Connection, *, name: str | None, of_doctor: str | None, page: int, page_size: int) -> Page:
