@@ -1,0 +1,49 @@
+"""The patient chart: the first screen of a medical record, for those who may read it clinically."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from api.deps import CurrentActor, MedledgerDep, Paging, read_models
+from commands.access import clinical_reader
+from commands.base import RecordNotFoundError
+from projections.chart import patient_chart
+
+router = APIRouter(prefix="/patients", tags=["chart"])
+ReadChart = Annotated[Connection, Depends(read_models({"patients", "consultations", "prescriptions"}))]
+
+
+class TimelinePage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+
+class Chart(BaseModel):
+    patient_id: str
+    demographics: dict[str, Any]
+    allergies: list[Any]
+    active_problems: list[dict[str, Any]]
+    active_prescriptions: list[dict[str, Any]]
+    vitals: dict[str, Any]
+    timeline: TimelinePage
+
+
+@router.get("/{patient_id}/chart", response_model=Chart)
+def get_chart(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadChart, paging: Paging) -> dict[str, Any]:
+    """Demographics, allergies, active problems, active prescriptions, latest vitals with trend, and the
+    consultation timeline (newest first, paginated with page/page_size) with notes and attachments.
+
+    The patient, auditors and doctors with a care relationship, a current appointment or emergency access;
+    anyone else gets 404.
+    """
+    clinical_reader(m.services, actor, patient_id)
+    chart = patient_chart(conn, patient_id, page=paging.page, page_size=paging.page_size)
+    if chart is None:
+        raise RecordNotFoundError(f"No patient {patient_id}.")
+    return chart

@@ -1,0 +1,133 @@
+"""The patient chart: one read of everything a clinician needs first, from the record's read models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from projections.clinical_tables import consultation_diagnoses, consultations, prescriptions, vital_signs
+from projections.queries import Page, _page, _plain
+from projections.tables import patients
+
+MEASURES = ("systolic", "diastolic", "pulse", "temperature", "respiratory_rate", "spo2", "weight", "height")
+UNITS = {
+    "systolic": "mmHg",
+    "diastolic": "mmHg",
+    "pulse": "bpm",
+    "temperature": "°C",
+    "respiratory_rate": "/min",
+    "spo2": "%",
+    "weight": "kg",
+    "height": "cm",
+}
+CLOSED_PROBLEM_STATUSES = ("resolved", "ruled_out", "entered_in_error")
+ACTIVE_PRESCRIPTION_STATUSES = ("issued", "partially_dispensed")
+TREND_POINTS = 10
+
+
+def patient_chart(conn: Connection, patient_id: str, *, page: int, page_size: int) -> dict[str, Any] | None:
+    """Demographics, allergies, active problems and prescriptions, vitals with trend and the consultation timeline."""
+    patient = conn.execute(select(patients).where(patients.c.id == patient_id)).mappings().one_or_none()
+    if patient is None:
+        return None
+    profile = dict(patient["profile"])
+    timeline = consultation_timeline(conn, patient_id, page=page, page_size=page_size)
+    return {
+        "patient_id": patient_id,
+        "demographics": {k: v for k, v in profile.items() if k != "allergies"},
+        "allergies": profile.get("allergies") or [],
+        "active_problems": active_problems(conn, patient_id),
+        "active_prescriptions": active_prescriptions(conn, patient_id),
+        "vitals": vitals_with_trend(conn, patient_id),
+        "timeline": {
+            "items": timeline.items,
+            "total": timeline.total,
+            "page": timeline.page,
+            "page_size": timeline.page_size,
+        },
+    }
+
+
+def active_problems(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
+    """Each diagnosis code's most recent entry, unless that entry closed the problem."""
+    d = consultation_diagnoses
+    latest = (
+        select(
+            d,
+            func.row_number()
+            .over(partition_by=d.c.code, order_by=(d.c.consultation_started_at.desc(), d.c.recorded_at.desc()))
+            .label("n"),
+        )
+        .where(d.c.patient_id == patient_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(latest)
+        .where(latest.c.n == 1, latest.c.status.not_in(CLOSED_PROBLEM_STATUSES))
+        .order_by(latest.c.consultation_started_at.desc(), latest.c.code)
+    ).mappings()
+    return [
+        {
+            "code": row["code"],
+            "description": row["description"],
+            "rank": row["rank"],
+            "status": row["status"],
+            "consultation_id": row["consultation_id"],
+            "doctor_id": row["doctor_id"],
+            "recorded_at": row["recorded_at"],
+        }
+        for row in map(_plain, rows)
+    ]
+
+
+def active_prescriptions(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
+    query = (
+        select(prescriptions.c.document)
+        .where(prescriptions.c.patient_id == patient_id, prescriptions.c.status.in_(ACTIVE_PRESCRIPTION_STATUSES))
+        .order_by(prescriptions.c.issued_at.desc(), prescriptions.c.id)
+    )
+    return [row.document for row in conn.execute(query)]
+
+
+def vitals_with_trend(conn: Connection, patient_id: str) -> dict[str, Any]:
+    """Per measure: the latest reading, its change from the one before, and the last readings newest first."""
+    series: dict[str, list[dict[str, Any]]] = {m: [] for m in MEASURES}
+    query = (
+        select(vital_signs)
+        .where(vital_signs.c.patient_id == patient_id)
+        .order_by(vital_signs.c.measured_at.desc(), vital_signs.c.entry_id)
+    )
+    for row in map(_plain, conn.execute(query).mappings()):
+        for measure in MEASURES:
+            value = row[measure]
+            if value is not None and len(series[measure]) < TREND_POINTS:
+                flag = (row["flags"] or {}).get(measure)
+                series[measure].append({"value": value, "measured_at": row["measured_at"], "flag": flag})
+        if all(len(points) >= TREND_POINTS for points in series.values()):
+            break
+    chart: dict[str, Any] = {}
+    for measure, points in series.items():
+        if not points:
+            continue
+        change = points[0]["value"] - points[1]["value"] if len(points) > 1 else None
+        chart[measure] = {
+            "unit": UNITS[measure],
+            "latest": points[0],
+            "change": change,
+            "trend": None if change is None else "up" if change > 0 else "down" if change < 0 else "steady",
+            "readings": points,
+        }
+    return chart
+
+
+def consultation_timeline(conn: Connection, patient_id: str, *, page: int, page_size: int) -> Page:
+    """The patient's consultations newest first, each as its full document (notes, attachments, amendments)."""
+    query = (
+        select(consultations.c.document)
+        .where(consultations.c.patient_id == patient_id)
+        .order_by(consultations.c.started_at.desc(), consultations.c.id)
+    )
+    raw = _page(conn, query, page, page_size)
+    return Page([row["document"] for row in raw.items], raw.total, raw.page, raw.page_size)
+
