@@ -313,3 +313,64 @@ def test_an_appointment_replays_from_its_events():
     assert state(copy) == state(a)
     assert (copy.id, copy.version, copy.status, copy.day) == (APPOINTMENT_ID, 5, Status.NO_SHOW, tuesday)
     assert copy.start.utcoffset() is not None
+
+
+@pytest.mark.parametrize("status", [Status.BOOKED, Status.CONFIRMED])
+def test_starting_a_consultation_puts_an_active_appointment_in_progress(status):
+    a = appointment_in(status)
+
+    a.start_consultation("consultation-1", AFTER, CAUSE)
+
+    assert emitted(a) == ["ConsultationStarted"]
+    assert (a.status, a.consultation_id) == (Status.IN_PROGRESS, "consultation-1")
+
+
+def test_starting_the_same_consultation_again_emits_nothing():
+    a = appointment_in(Status.BOOKED)
+    a.start_consultation("consultation-1", AFTER, CAUSE)
+    a = given(a)
+
+    a.start_consultation("consultation-1", AFTER, CAUSE)
+
+    assert emitted(a) == []
+
+
+@pytest.mark.parametrize("status", [Status.CANCELLED, Status.COMPLETED, Status.NO_SHOW])
+def test_cannot_start_a_consultation_for_an_appointment_that_is_over(status):
+    a = appointment_in(status)
+
+    with refused(InvalidTransitionError, a) as error:
+        a.start_consultation("consultation-1", AFTER, CAUSE)
+
+    assert error.value.details["current"]["status"] == status.value
+
+
+def in_progress() -> Appointment:
+    a = appointment_in(Status.BOOKED)
+    a.start_consultation("consultation-1", AFTER, CAUSE)
+    return given(a)
+
+
+def test_an_appointment_in_progress_can_be_completed_but_not_cancelled_rescheduled_or_missed():
+    a = in_progress()
+
+    with refused(InvalidTransitionError, a):
+        a.cancel("changed my mind", AFTER, None, CAUSE)
+    with refused(InvalidTransitionError, a):
+        a.check_reschedulable(AFTER, None)
+    with refused(InvalidTransitionError, a):
+        a.mark_no_show(AFTER, CAUSE)
+    with refused(InvalidTransitionError, a):
+        a.start_consultation("consultation-2", AFTER, CAUSE)
+    a.complete(AFTER, CAUSE)
+
+    assert emitted(a) == ["Completed"]
+
+
+def test_an_appointment_in_progress_replays_with_its_consultation():
+    a = booked()
+    a.start_consultation("consultation-1", AFTER, CAUSE)
+
+    copy = replayed(a)
+
+    assert (copy.status, copy.consultation_id) == (Status.IN_PROGRESS, "consultation-1")
