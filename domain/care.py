@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.shared import Cause, ConflictError, InvalidInputError, stable_id
 
+MIN_EMERGENCY_ACCESS = timedelta(minutes=1)
 MAX_EMERGENCY_ACCESS = timedelta(hours=24)
 MIN_REASON_LENGTH = 10
 
@@ -101,6 +102,11 @@ class RelationshipNotFoundError(InvalidInputError):
     code = "unknown_relationship"
 
 
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise InvalidInputError("Give a reason.", field="reason")
+
+
 def care_id(patient_id: str) -> UUID:
     return stable_id("care", patient_id)
 
@@ -116,7 +122,7 @@ class PatientCare(Aggregate):
         return care_id(patient_id)
 
     @event("Opened", topic="medledger:PatientCare.Opened.v1")
-    def __init__(self, patient_id: str) -> None:
+    def __init__(self, patient_id: str, cause: dict[str, Any]) -> None:
         self.patient_id = patient_id
         self.relationships: dict[str, Relationship] = {}
         self.emergency: list[EmergencyAccess] = []
@@ -135,6 +141,7 @@ class PatientCare(Aggregate):
         """Starts a care relationship; repeating the same relationship id is a no-op."""
         if relationship_id in self.relationships:
             return
+        _require_reason(reason)
         self._check_new(doctor_id, kind, now, referring_doctor_id, expires_at)
         self._started(
             relationship_id, doctor_id, kind.value, reason, now, referring_doctor_id, expires_at, cause.as_dict()
@@ -176,6 +183,7 @@ class PatientCare(Aggregate):
             )
         if relationship.ended_at is not None:
             return
+        _require_reason(reason)
         self._ended(relationship_id, reason, now, cause.as_dict())
 
     def break_glass(self, grant_id: str, doctor_id: str, reason: str, now: datetime, lasts: timedelta, cause: Cause) -> None:
@@ -186,7 +194,7 @@ class PatientCare(Aggregate):
             raise InvalidInputError(
                 f"Give the reason for emergency access in at least {MIN_REASON_LENGTH} characters.", field="reason"
             )
-        if not timedelta(0) < lasts <= MAX_EMERGENCY_ACCESS:
+        if not MIN_EMERGENCY_ACCESS <= lasts <= MAX_EMERGENCY_ACCESS:
             raise InvalidInputError("Emergency access lasts between 1 minute and 24 hours.", field="minutes")
         self._glass_broken(grant_id, doctor_id, reason, now, now + lasts, cause.as_dict())
 
