@@ -60,6 +60,18 @@ class Visits(Protocol):
         ...
 
 
+class Blobs(Protocol):
+    """Content-addressed attachment bytes."""
+
+    def put(self, content: bytes) -> str:
+        """Stores the bytes; answers their SHA-256 (hex), which is their key."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """The bytes under this key, re-hashed; AttachmentIntegrityError if they are missing or do not match."""
+        ...
+
+
 Clock = Callable[[], datetime]
 
 
@@ -74,6 +86,7 @@ class Services:
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
     visits: Visits
+    blobs: Blobs
 
 
 @dataclass(frozen=True)

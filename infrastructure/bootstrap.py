@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import Engine
 
 from commands.base import Clock, Services
+from infrastructure.blobs import SqlBlobs
+from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
@@ -70,6 +72,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     projection = ProjectionWorker(app, write_engine, all_projectors(), settings.projector_poll_seconds)
     projection.create_tables()
     idempotency_metadata.create_all(write_engine)
+    blob_metadata.create_all(write_engine)
 
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
@@ -92,6 +95,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         visits=AppointmentBookVisits(read_engine, timedelta(hours=settings.post_visit_access_hours)),
+        blobs=SqlBlobs(write_engine),
     )
     return Medledger(
         settings=settings,

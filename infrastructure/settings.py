@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     gil_switch_interval: float = 0.001
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
+    attachment_max_bytes: int = 10 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
