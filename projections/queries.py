@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select, union
 
 from domain.appointment import Status
 from domain.doctors import WeeklyAvailability
 from domain.shared import overlaps
+from projections.clinical_tables import care_relationships, emergency_access
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients, positions
 
 HOLDING_STATUSES = tuple(s.value for s in Status if s != Status.CANCELLED)
@@ -212,42 +213,135 @@ def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
     return _plain(row) if row else None
 
 
-def is_patient_of(conn: Connection, doctor_id: str, patient_id: str) -> bool:
-    """A doctor's patients, for now: those with an appointment with them."""
-    return (
-        conn.execute(
-            select(appointments.c.id)
-            .where(appointments.c.doctor_id == doctor_id, appointments.c.patient_id == patient_id)
-            .limit(1)
-        ).first()
-        is not None
-    )
-
-
 VISIT_STATUSES = (Status.BOOKED.value, Status.CONFIRMED.value, Status.IN_PROGRESS.value)
+
+
+def _current_visit(now: datetime, after_visit: timedelta) -> ColumnElement[bool]:
+    return or_(
+        appointments.c.status.in_(VISIT_STATUSES),
+        and_(appointments.c.status == Status.COMPLETED.value, appointments.c.end > now - after_visit),
+    )
 
 
 def has_visit(conn: Connection, doctor_id: str, patient_id: str, now: datetime, after_visit: timedelta) -> bool:
     """An appointment booked, confirmed or in progress, or completed no longer ago than after_visit."""
-    current = or_(
-        appointments.c.status.in_(VISIT_STATUSES),
-        and_(appointments.c.status == Status.COMPLETED.value, appointments.c.end > now - after_visit),
-    )
     query = select(appointments.c.id).where(
-        appointments.c.doctor_id == doctor_id, appointments.c.patient_id == patient_id, current
+        appointments.c.doctor_id == doctor_id,
+        appointments.c.patient_id == patient_id,
+        _current_visit(now, after_visit),
     )
     return conn.execute(query.limit(1)).first() is not None
 
 
-def list_patients(conn: Connection, *, name: str | None, of_doctor: str | None, page: int, page_size: int) -> Page:
+def _relationship_active(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        care_relationships.c.ended_at.is_(None),
+        or_(care_relationships.c.expires_at.is_(None), care_relationships.c.expires_at > now),
+    )
+
+
+def _grant_active(now: datetime) -> ColumnElement[bool]:
+    return and_(emergency_access.c.granted_at <= now, emergency_access.c.expires_at > now)
+
+
+def patients_in_care(doctor_id: str, now: datetime, after_visit: timedelta) -> Select[Any]:
+    """The ids of the patients a doctor may open now: an active relationship, an unexpired emergency grant,
+    or a current appointment (as has_visit). Use as `table.c.patient_id.in_(patients_in_care(...))`."""
+    relationships = select(care_relationships.c.patient_id.label("patient_id")).where(
+        care_relationships.c.doctor_id == doctor_id, _relationship_active(now)
+    )
+    emergencies = select(emergency_access.c.patient_id.label("patient_id")).where(
+        emergency_access.c.doctor_id == doctor_id, _grant_active(now)
+    )
+    visits = select(appointments.c.patient_id.label("patient_id")).where(
+        appointments.c.doctor_id == doctor_id, _current_visit(now, after_visit)
+    )
+    in_care = union(relationships, emergencies, visits).subquery("in_care")
+    return select(in_care.c.patient_id)
+
+
+def is_patient_of(conn: Connection, doctor_id: str, patient_id: str, now: datetime, after_visit: timedelta) -> bool:
+    """Whether the doctor may open this patient's record now (see patients_in_care)."""
+    query = select(patients.c.id).where(
+        patients.c.id == patient_id, patients.c.id.in_(patients_in_care(doctor_id, now, after_visit))
+    )
+    return conn.execute(query).first() is not None
+
+
+@dataclass(frozen=True)
+class CareWindow:
+    """A doctor's view of patients: whose, as of when, and how long a completed visit keeps access."""
+
+    doctor_id: str
+    now: datetime
+    after_visit: timedelta
+
+
+PHONE_PUNCTUATION = "+ ()-."
+
+
+def digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _phone_digits(column: Any) -> Any:
+    for mark in PHONE_PUNCTUATION:
+        column = func.replace(column, mark, "")
+    return column
+
+
+def list_patients(
+    conn: Connection,
+    *,
+    name: str | None,
+    of_doctor: CareWindow | None,
+    page: int,
+    page_size: int,
+    date_of_birth: date | None = None,
+    phone: str | None = None,
+) -> Page:
+    """Patients by part of the name, date of birth and part of the phone number (digits only)."""
     query = select(patients).order_by(patients.c.full_name, patients.c.id)
     if name:
         query = query.where(func.lower(patients.c.full_name).contains(name.lower(), autoescape=True))
+    if date_of_birth:
+        query = query.where(patients.c.date_of_birth == date_of_birth)
+    if phone:
+        query = query.where(_phone_digits(patients.c.phone).contains(digits(phone)))
     if of_doctor:
         query = query.where(
-            patients.c.id.in_(select(appointments.c.patient_id).where(appointments.c.doctor_id == of_doctor))
+            patients.c.id.in_(patients_in_care(of_doctor.doctor_id, of_doctor.now, of_doctor.after_visit))
         )
     return _page(conn, query, page, page_size)
+
+
+# Care
+
+
+def list_care_relationships(conn: Connection, patient_id: str, now: datetime, *, active_only: bool) -> list[dict[str, Any]]:
+    """A patient's care relationships, oldest first, each marked active or not as of now."""
+    query = (
+        select(care_relationships, _relationship_active(now).label("active"))
+        .where(care_relationships.c.patient_id == patient_id)
+        .order_by(care_relationships.c.started_at, care_relationships.c.id)
+    )
+    if active_only:
+        query = query.where(_relationship_active(now))
+    return [_plain(row) for row in conn.execute(query).mappings()]
+
+
+def list_emergency_access(
+    conn: Connection, patient_id: str, now: datetime, *, doctor_id: str | None
+) -> list[dict[str, Any]]:
+    """Who opened a patient's record in an emergency, newest first, each marked active or not as of now."""
+    query = (
+        select(emergency_access, _grant_active(now).label("active"))
+        .where(emergency_access.c.patient_id == patient_id)
+        .order_by(emergency_access.c.granted_at.desc(), emergency_access.c.id)
+    )
+    if doctor_id is not None:
+        query = query.where(emergency_access.c.doctor_id == doctor_id)
+    return [_plain(row) for row in conn.execute(query).mappings()]
 
 
 # Accounts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,17 +13,31 @@ from api.schemas import CommandResult, Page, PatientProfileUpdate, PatientPublic
 from commands import profiles
 from commands.base import Actor, RecordNotFoundError, require
 from domain.shared import Role
+from infrastructure.bootstrap import Medledger
 from projections import queries
 
 router = APIRouter(prefix="/patients", tags=["patients"])
-ReadPatients = Annotated[Connection, Depends(read_models({"patients", "appointments"}))]
+ReadPatients = Annotated[Connection, Depends(read_models({"patients", "appointments", "care"}))]
+PhoneDigits = Query(
+    max_length=40,
+    pattern=r"^[0-9+ ().-]*[0-9][0-9+ ().-]*$",
+    description="Part of the phone number; only its digits are compared",
+)
 
 
-def may_read_patient(conn: Connection, actor: Actor, patient_id: str) -> bool:
-    """The patient, admins and auditors; a doctor only for patients in their care."""
+def care_window(m: Medledger, actor: Actor) -> queries.CareWindow | None:
+    """For a doctor, the view of the patients they may open now; None for anyone else."""
+    if not actor.is_(Role.DOCTOR) or actor.profile_id is None:
+        return None
+    return queries.CareWindow(actor.profile_id, m.services.clock(), timedelta(hours=m.settings.post_visit_access_hours))
+
+
+def may_read_patient(conn: Connection, m: Medledger, actor: Actor, patient_id: str) -> bool:
+    """The patient, admins and auditors; a doctor only while they may open the patient's record."""
     if actor.is_(Role.ADMIN, Role.AUDITOR) or actor.owns(Role.PATIENT, patient_id):
         return True
-    return actor.is_(Role.DOCTOR) and actor.profile_id is not None and queries.is_patient_of(conn, actor.profile_id, patient_id)
+    window = care_window(m, actor)
+    return window is not None and queries.is_patient_of(conn, window.doctor_id, patient_id, window.now, window.after_visit)
 
 
 @router.get("", response_model=Page[PatientPublic])
@@ -30,19 +45,29 @@ def list_patients(
     actor: CurrentActor,
     conn: ReadPatients,
     paging: Paging,
+    m: MedledgerDep,
     name: Annotated[str | None, Query(max_length=200, description="Part of the patient's name")] = None,
+    date_of_birth: Annotated[date | None, Query(description="The patient's date of birth")] = None,
+    phone: Annotated[str | None, PhoneDigits] = None,
 ) -> queries.Page:
-    """Search patients by name: admins and auditors see all, doctors the patients in their care."""
+    """Search patients by name, date of birth and phone: admins and auditors see all, doctors the patients they may open."""
     require(actor.is_(Role.ADMIN, Role.AUDITOR, Role.DOCTOR), "Only clinical and admin staff search patients.")
-    of_doctor = actor.profile_id if actor.is_(Role.DOCTOR) else None
-    return queries.list_patients(conn, name=name, of_doctor=of_doctor, page=paging.page, page_size=paging.page_size)
+    return queries.list_patients(
+        conn,
+        name=name,
+        date_of_birth=date_of_birth,
+        phone=phone,
+        of_doctor=care_window(m, actor),
+        page=paging.page,
+        page_size=paging.page_size,
+    )
 
 
 @router.get("/{patient_id}", response_model=PatientPublic)
-def get_patient(patient_id: str, actor: CurrentActor, conn: ReadPatients) -> dict[str, Any]:
+def get_patient(patient_id: str, actor: CurrentActor, conn: ReadPatients, m: MedledgerDep) -> dict[str, Any]:
     """One patient's profile, for those who may see it."""
     patient = queries.get_patient(conn, patient_id)
-    if patient is None or not may_read_patient(conn, actor, patient_id):
+    if patient is None or not may_read_patient(conn, m, actor, patient_id):
         raise RecordNotFoundError(f"No patient {patient_id}.")
     return patient
 
