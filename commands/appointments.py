@@ -87,6 +87,11 @@ def book_appointment(svc: Services, cmd: BookAppointment, actor: Actor) -> Outco
         require(actor.profile_id == cmd.patient_id, "Patients book appointments only for themselves.")
     else:
         require(actor.is_(Role.ADMIN), "Only patients (for themselves) and admins book appointments.")
+    return book(svc, cmd, actor)
+
+
+def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
+    """Books for a caller already allowed to book for this patient (book_appointment, or a follow-up)."""
     require(cmd.overbook_reason is None or actor.is_(Role.ADMIN), "Only an admin may overbook a slot.")
     start = require_aware(cmd.start, "start")
     store, cause = svc.store, actor.cause
