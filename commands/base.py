@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.medication_safety import InteractionTable
 from domain.shared import Cause, ConflictError, DomainError, ForbiddenError, NotFoundError, Role
 
 A = TypeVar("A", bound=Aggregate)
@@ -72,6 +73,22 @@ class Blobs(Protocol):
         ...
 
 
+class InteractionTables(Protocol):
+    """The drug interaction table in force."""
+
+    def current(self) -> InteractionTable:
+        """The table; raises CheckerUnavailableError when it cannot be read or is malformed."""
+        ...
+
+
+class PrescriptionIndex(Protocol):
+    """Which prescriptions a sweep (expiry, re-check) should look at; each is then decided on its aggregate."""
+
+    def active(self) -> list[str]:
+        """Ids of issued or partially dispensed prescriptions."""
+        ...
+
+
 Clock = Callable[[], datetime]
 
 
@@ -86,6 +103,9 @@ class Services:
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
     visits: Visits
+    interactions: InteractionTables
+    prescriptions: PrescriptionIndex
+    prescription_validity: timedelta
     blobs: Blobs
 
 

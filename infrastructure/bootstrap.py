@@ -17,6 +17,7 @@ from infrastructure.database import create_read_model_engine
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
+from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
 from infrastructure.projector import ProjectionWorker
 from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
@@ -96,6 +97,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         visits=AppointmentBookVisits(read_engine, timedelta(hours=settings.post_visit_access_hours)),
         blobs=SqlBlobs(write_engine),
+        interactions=FileInteractionTables(settings.interaction_table),
+        prescriptions=ReadModelPrescriptionIndex(write_engine),
+        prescription_validity=timedelta(days=settings.prescription_valid_days),
     )
     return Medledger(
         settings=settings,

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     gil_switch_interval: float = 0.001
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
+    interaction_table: Path | None = None
+    prescription_valid_days: int = 30
+    reminder_poll_seconds: float = 30.0
+    reminder_lookback_minutes: int = 60
     attachment_max_bytes: int = 10 * 1024 * 1024
 
     @property
