@@ -84,7 +84,8 @@ class TestStartingRelationships:
     def test_a_doctor_caring_for_the_patient_refers_them_as_themselves(self, clinic: Clinic) -> None:
         admin = clinic.admin()
         gp, cardiologist, patient = clinic.doctor(admin), clinic.doctor(admin), clinic.patient()
-        clinic.booked(patient, gp, clinic.at(2, 10))
+        booked = clinic.booked(patient, gp, clinic.at(2, 10))
+        clinic.read(admin, "/appointments", after=position(booked))
 
         answer = started(clinic, gp, patient, cardiologist, "referral", reason="Murmur on auscultation")
 
@@ -256,7 +257,8 @@ class TestEndingRelationships:
     def test_the_referring_doctor_ends_their_referral(self, clinic: Clinic) -> None:
         admin = clinic.admin()
         gp, cardiologist, patient = clinic.doctor(admin), clinic.doctor(admin), clinic.patient()
-        clinic.booked(patient, gp, clinic.at(2, 10))
+        booked = clinic.booked(patient, gp, clinic.at(2, 10))
+        clinic.read(admin, "/appointments", after=position(booked))
         relationship = started(clinic, gp, patient, cardiologist, "referral")
 
         answer = expect(end(clinic, gp, patient, relationship["id"], "Referred elsewhere instead"), 200)
@@ -523,3 +525,42 @@ class TestPatientSearch:
         expect(clinic.get(clinic.patient(), "/patients", phone="7946"), 403, "forbidden")
         expect(clinic.get(clinic.staff(admin, "analyst"), "/patients", name="a"), 403, "forbidden")
         expect(clinic.client.get("/patients", params={"phone": "7946"}, headers=bearer("not-a-token")), 401)
+
+
+JUNK: list[Any] = [None, 0, -1, 10**30, 1.5e308, True, "", " ", "x" * 5_000, [], {}, "2025-13-45", "0001-01-01T00:00:00+05:00", "\x00", "🎉" * 50]
+GARBAGE_IDS = ["not-a-uuid", UNKNOWN, "x" * 2_000, "..", "' OR '1'='1", "🎉", "%2e%2e%2f"]
+
+
+def test_no_garbage_body_id_or_query_gets_a_5xx(clinic: Clinic) -> None:
+    admin = clinic.admin()
+    doctor, gp, patient = clinic.doctor(admin), clinic.doctor(admin), clinic.patient()
+    relationship = started(clinic, admin, patient, gp)
+    valid = {
+        relationships(patient): {
+            "doctor_id": doctor.profile_id,
+            "kind": "temporary",
+            "reason": "Covering a colleague",
+            "referring_doctor_id": None,
+            "expires_at": iso(clinic.clock.now + timedelta(days=1)),
+        },
+        f"{relationships(patient)}/{relationship['id']}/end": {"reason": "Sweep"},
+        emergency(patient): {"reason": EMERGENCY, "minutes": 5},
+    }
+    statuses = set()
+    for path, payload in valid.items():
+        for key in payload:
+            for junk in JUNK:
+                for caller in (admin, doctor):
+                    statuses.add(clinic.client.post(path, headers=caller.headers, json={**payload, key: junk}).status_code)
+    for garbage in GARBAGE_IDS:
+        for path in (f"/patients/{garbage}/care-relationships", f"/patients/{garbage}/emergency-access"):
+            statuses.add(clinic.client.get(path, headers=admin.headers).status_code)
+            statuses.add(clinic.client.post(path, headers=doctor.headers, json=valid[emergency(patient)]).status_code)
+        end_path = f"/patients/{patient.profile_id}/care-relationships/{garbage}/end"
+        statuses.add(clinic.client.post(end_path, headers=admin.headers, json={"reason": "Sweep"}).status_code)
+    for junk in ("%", "_", "\\", "x" * 5_000, "2025-02-30", "🎉", "' OR 1=1 --"):
+        for name in ("name", "date_of_birth", "phone"):
+            statuses.add(clinic.client.get("/patients", headers=admin.headers, params={name: junk}).status_code)
+        statuses.add(clinic.client.get(relationships(patient), headers=admin.headers, params={"active": junk}).status_code)
+
+    assert statuses <= {200, 201, 403, 404, 409, 422}, statuses
