@@ -22,20 +22,14 @@ from domain.doctors import WEEKDAYS, WeeklyAvailability
 from domain.shared import Role
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
-from projections.tables import accounts as account_rows
-from projections.tables import appointments, doctor_leave, doctors, patients, positions
+from projections.projectors import all_projectors
+from projections.tables import positions
 
 ADMIN = Actor(account_id="admin-of-the-tests", role=Role.ADMIN, profile_id=None, correlation_id="integration-admin")
 PASSWORD = "correct horse battery staple"
 AROUND_THE_CLOCK = WeeklyAvailability("UTC", 30, {day: ((clock_time(0), clock_time(23, 30)),) for day in WEEKDAYS})
-READ_MODELS = {
-    "accounts": account_rows,
-    "doctors": doctors,
-    "doctor_leave": doctor_leave,
-    "patients": patients,
-    "appointments": appointments,
-}
-PROJECTOR_NAMES = ("accounts", "doctors", "patients", "appointments")
+READ_MODELS = {table.name: table for projector in all_projectors() for table in projector.tables}
+PROJECTOR_NAMES = tuple(projector.name for projector in all_projectors())
 
 
 @contextmanager

@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from commands import accounts, appointments, profiles
+from commands import accounts, appointments, care, profiles
 from commands.appointments import BookAppointment, CancelAppointment, ConfirmAppointment, RescheduleAppointment
 from domain.appointment import Appointment
+from domain.care import Kind
 from domain.shared import DomainError
 from infrastructure.bootstrap import Medledger, bootstrap
 from integration_helpers import (
@@ -50,6 +51,10 @@ class History:
     leave_day: date
 
 
+def svc_now(m: Medledger) -> datetime:
+    return m.services.clock()
+
+
 def clinic_history(m: Medledger) -> History:
     """A little of everything each projector handles, and sessions, which none of them does."""
     svc = m.services
@@ -76,6 +81,12 @@ def clinic_history(m: Medledger) -> History:
     accounts.disable_account(svc, accounts.DisableAccount(members[5].account_id, "left the practice"), ADMIN)
     grant = accounts.log_in(svc, accounts.LogIn(members[4].email, PASSWORD), "corr-login")
     accounts.log_out(svc, grant.session_id, members[4].actor)
+    primary = care.StartRelationship(members[0].profile_id, doctor.profile_id, Kind.PRIMARY, "registered")
+    ended = care.start_relationship(svc, primary, ADMIN).id
+    care.end_relationship(svc, care.EndRelationship(members[0].profile_id, ended, "moved away"), ADMIN)
+    referral = care.StartRelationship(members[0].profile_id, idle.profile_id, Kind.REFERRAL, "second opinion", doctor.profile_id)
+    care.start_relationship(svc, referral, ADMIN)
+    care.break_glass(svc, care.BreakGlass(members[3].profile_id, "unconscious on arrival", 30), idle.actor)
     return History(doctor, idle, members, booked, moved_to, leave_day)
 
 
@@ -94,12 +105,19 @@ def test_one_pass_brings_every_read_model_to_the_end_of_the_log(system: Medledge
         patient = queries.get_patient(conn, history.patients[0].profile_id)
         disabled = queries.list_accounts(conn, role=None, disabled=True, page=1, page_size=50).items
         idle = queries.get_doctor(conn, history.idle_doctor.profile_id)
+        relationships = queries.list_care_relationships(conn, history.patients[0].profile_id, svc_now(system), active_only=False)
+        grants = queries.list_emergency_access(conn, history.patients[3].profile_id, svc_now(system), doctor_id=None)
     assert [a["status"] for a in booked] == ["confirmed", "cancelled", "booked", "booked", "booked", "booked"]
     assert booked[2]["start"] == history.rescheduled_to
     assert leave == {history.leave_day: "congress"}
     assert (patient["phone"], patient["profile"]["phone"]) == ("+44 20 7946 0000", "+44 20 7946 0000")
     assert [a["id"] for a in disabled] == [history.patients[5].account_id]
     assert (idle["bio"], idle["consultation_fee"]) == ("Part time", Decimal("95.50"))
+    assert sorted((r["kind"], bool(r["active"]), r["end_reason"]) for r in relationships) == [
+        ("primary_care", False, "moved away"),
+        ("referral", True, None),
+    ]
+    assert [(g["doctor_id"], bool(g["active"])) for g in grants] == [(history.idle_doctor.profile_id, True)]
 
 
 def test_a_second_pass_changes_nothing(system: Medledger) -> None:
