@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import CorrelationIdMiddleware, MedledgerDep
-from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients
+from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients, prescriptions
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
@@ -42,7 +42,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
         app.state.medledger = medledger
     app.add_middleware(CorrelationIdMiddleware)
     errors.install(app)
-    for router in (auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router):
+    for router in (auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
         app.include_router(router)
 
     @app.get("/health", tags=["health"])

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.medication_safety import CheckerUnavailableError
 from domain.shared import AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
 from infrastructure.eventstore import StoreUnavailableError
 from infrastructure.settings import MissingSecretError
@@ -81,6 +82,14 @@ def install(app: FastAPI) -> None:
             },
             status_code=503,
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(CheckerUnavailableError)
+    def checker_unavailable(_request: Request, error: CheckerUnavailableError) -> JSONResponse:
+        log.error("medication safety checker unavailable: %s", error)
+        return JSONResponse(
+            {"code": error.code, "message": f"{error.message} Nothing was recorded; the prescription stays as it was."},
+            status_code=503,
         )
 
     @app.exception_handler(DataError)

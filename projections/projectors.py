@@ -14,6 +14,7 @@ from domain.doctor_calendar import DoctorCalendar
 from domain.doctors import Doctor
 from domain.patients import Patient
 from projections.base import Projector
+from projections.prescriptions import PrescriptionRecords
 from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients
@@ -188,4 +189,4 @@ class AppointmentBook(Projector):
 
 
 def all_projectors() -> list[Projector]:
-    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords()]
+    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords()]

@@ -1,0 +1,198 @@
+"""Prescriptions: write, revise, check, issue, dispense, cancel, renew, the expiry and re-check sweeps, read, search, and reminders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
+from api.prescription_schemas import (
+    PrescriptionCancel,
+    PrescriptionDispense,
+    PrescriptionIssue,
+    PrescriptionItemsUpdate,
+    PrescriptionPublic,
+    PrescriptionRenew,
+    PrescriptionWrite,
+    ReminderPublic,
+)
+from api.schemas import CommandResult, Moment, Page, Text
+from commands import prescriptions as commands
+from commands.access import clinical_reader
+from commands.base import Actor, Outcome, RecordNotFoundError
+from domain.prescription import Status
+from domain.shared import ForbiddenError, InvalidInputError, Role
+from infrastructure.bootstrap import Medledger
+from projections import prescriptions as records
+
+router = APIRouter(tags=["prescriptions"])
+ReadPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions"}))]
+SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions", "care", "appointments"}))]
+MAX_REMINDER_WINDOW = timedelta(days=31)
+
+
+def _run(
+    m: Medledger,
+    request: Request,
+    actor: Actor,
+    key: str | None,
+    body: BaseModel | None,
+    handler: Callable[[Any, Any, Actor], Outcome],
+    cmd: Any,
+    status_code: int = 200,
+) -> Response:
+    return run_command(m, request, actor.account_id, key, body, lambda: handler(m.services, cmd, actor), status_code)
+
+
+@router.post("/prescriptions", status_code=201, response_model=CommandResult)
+def write(body: PrescriptionWrite, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
+    """Write a draft prescription at a consultation (its doctor, while treating the patient)."""
+    cmd = commands.WritePrescription(str(body.consultation_id), body.specs(), body.timezone)
+    return _run(m, request, actor, key, body, commands.write_prescription, cmd, 201)
+
+
+@router.post("/prescriptions/recheck", response_model=CommandResult)
+def recheck(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
+    """Re-check active prescriptions against the current interaction table and flag newly found hazards (admins)."""
+    return _run(m, request, actor, key, None, commands.recheck_prescriptions, commands.RecheckPrescriptions())
+
+
+@router.post("/prescriptions/expire", response_model=CommandResult)
+def expire(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
+    """Expire active prescriptions past the last day they are valid (admins)."""
+    return _run(m, request, actor, key, None, commands.expire_prescriptions, commands.ExpirePrescriptions())
+
+
+@router.get("/prescriptions", response_model=Page[PrescriptionPublic])
+def search(
+    actor: CurrentActor,
+    conn: SearchPrescriptions,
+    m: MedledgerDep,
+    paging: Paging,
+    patient_id: str | None = None,
+    doctor_id: str | None = None,
+    status: Status | None = None,
+    medication: Annotated[Text | None, Query(description="Part of a medication's name")] = None,  # type: ignore[valid-type]
+    written_from: Annotated[Moment | None, Query(alias="from", description="Written at or after")] = None,
+    written_to: Annotated[Moment | None, Query(alias="to", description="Written before")] = None,
+) -> dict[str, Any]:
+    """Search prescriptions, newest first: patients see their own, doctors those of patients in their care,
+    admins and auditors all; analysts none."""
+    if actor.is_(Role.ANALYST):
+        raise ForbiddenError("Analysts do not read medical records.")
+    in_care_of = None
+    if actor.is_(Role.PATIENT):
+        if patient_id not in (None, actor.profile_id):
+            return {"items": [], "total": 0, "page": paging.page, "page_size": paging.page_size}
+        patient_id = actor.profile_id
+    elif actor.is_(Role.DOCTOR):
+        in_care_of = (actor.profile_id or "", m.services.clock(), timedelta(hours=m.settings.post_visit_access_hours))
+    found = records.search_prescriptions(
+        conn,
+        patient_id=patient_id,
+        doctor_id=doctor_id,
+        status=status.value if status else None,
+        medication=medication,
+        written_from=written_from,
+        written_to=written_to,
+        in_care_of=in_care_of,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+    return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
+
+
+@router.get("/prescriptions/{prescription_id}", response_model=PrescriptionPublic)
+def get_prescription(prescription_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadPrescriptions) -> dict[str, Any]:
+    """One prescription with its items, dispensings and every safety check as shown to the doctor."""
+    found = records.get_prescription(conn, prescription_id)
+    if found is None or not commands.may_read(m.services, actor, found["patient_id"]):
+        raise RecordNotFoundError(f"No prescription {prescription_id}.")
+    return found
+
+
+@router.put("/prescriptions/{prescription_id}/items", response_model=CommandResult)
+def revise(
+    prescription_id: str, body: PrescriptionItemsUpdate, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Replace the items of a draft (its prescribing doctor)."""
+    cmd = commands.ReviseItems(prescription_id, body.specs())
+    return _run(m, request, actor, key, body, commands.revise_items, cmd)
+
+
+@router.post("/prescriptions/{prescription_id}/check", response_model=CommandResult)
+def check(prescription_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
+    """Check a draft against the patient's allergies and the interaction table; the check is recorded."""
+    return _run(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
+
+
+@router.post("/prescriptions/{prescription_id}/issue", response_model=CommandResult)
+def issue(
+    prescription_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    request: Request,
+    body: PrescriptionIssue | None = None,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Issue after a fresh safety check: severe findings answer 409 interaction_blocked unless overridden with a reason;
+    a checker that cannot run answers 503 checker_unavailable. Either way nothing is recorded."""
+    cmd = commands.IssuePrescription(prescription_id, body.override_reason if body else None)
+    return _run(m, request, actor, key, body, commands.issue_prescription, cmd)
+
+
+@router.post("/prescriptions/{prescription_id}/dispense", response_model=CommandResult)
+def dispense(
+    prescription_id: str, body: PrescriptionDispense, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Dispense part or all of what remains of an item (admins, at the dispensing desk); send an Idempotency-Key."""
+    cmd = commands.DispensePrescription(prescription_id, body.item_id, body.quantity)
+    return _run(m, request, actor, key, body, commands.dispense_prescription, cmd)
+
+
+@router.post("/prescriptions/{prescription_id}/cancel", response_model=CommandResult)
+def cancel(
+    prescription_id: str, body: PrescriptionCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Cancel a draft or an active prescription with a reason (an admin or the prescribing doctor)."""
+    cmd = commands.CancelPrescription(prescription_id, body.reason)
+    return _run(m, request, actor, key, body, commands.cancel_prescription, cmd)
+
+
+@router.post("/prescriptions/{prescription_id}/renew", status_code=201, response_model=CommandResult)
+def renew(
+    prescription_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    request: Request,
+    body: PrescriptionRenew | None = None,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Renew into a new draft linked to this prescription (a doctor treating the patient); answers the new id."""
+    cmd = commands.RenewPrescription(prescription_id, str(body.consultation_id) if body and body.consultation_id else None)
+    return _run(m, request, actor, key, body, commands.renew_prescription, cmd, 201)
+
+
+@router.get("/patients/{patient_id}/reminders", response_model=list[ReminderPublic])
+def reminders(
+    patient_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    conn: ReadPrescriptions,
+    start: Annotated[Moment | None, Query(alias="from", description="Due at or after (default: now)")] = None,
+    end: Annotated[Moment | None, Query(alias="to", description="Due before (default: a day after from)")] = None,
+) -> list[dict[str, Any]]:
+    """The patient's doses due in a window of at most 31 days (the patient, treating doctors, auditors)."""
+    clinical_reader(m.services, actor, patient_id)
+    start = start or m.services.clock()
+    end = end or start + timedelta(days=1)
+    if end <= start:
+        raise InvalidInputError("to must be after from.", field="to")
+    if end - start > MAX_REMINDER_WINDOW:
+        raise InvalidInputError("A reminder window spans at most 31 days.", field="to")
+    return [dose.as_dict() for dose in records.reminders(conn, patient_id, start, end)]
