@@ -327,7 +327,7 @@ def list_care_relationships(conn: Connection, patient_id: str, now: datetime, *,
     )
     if active_only:
         query = query.where(_relationship_active(now))
-    return [_plain(row) for row in conn.execute(query).mappings()]
+    return [{**_plain(row), "active": bool(row["active"])} for row in conn.execute(query).mappings()]
 
 
 def list_emergency_access(
@@ -341,7 +341,7 @@ def list_emergency_access(
     )
     if doctor_id is not None:
         query = query.where(emergency_access.c.doctor_id == doctor_id)
-    return [_plain(row) for row in conn.execute(query).mappings()]
+    return [{**_plain(row), "active": bool(row["active"])} for row in conn.execute(query).mappings()]
 
 
 # Accounts
