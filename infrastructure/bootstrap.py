@@ -19,6 +19,7 @@ from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
 from infrastructure.projector import ProjectionWorker
+from infrastructure.reminders import ReminderWorker
 from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
@@ -42,12 +43,17 @@ class Medledger:
     read_engine: Engine
     projection: ProjectionWorker
     redis: redis.Redis | None
+    reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
         self.store.after_save.append(self.projection.wake)
         self.projection.start()
+        if self.reminders is not None:
+            self.reminders.start()
 
     def close(self) -> None:
+        if self.reminders is not None:
+            self.reminders.stop()
         self.projection.stop()
         self.store.close()
         self.write_engine.dispose()
@@ -112,4 +118,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         read_engine=read_engine,
         projection=projection,
         redis=client,
+        reminders=ReminderWorker(
+            read_engine,
+            client,
+            settings.redis_prefix,
+            clock,
+            settings.reminder_poll_seconds,
+            timedelta(minutes=settings.reminder_lookback_minutes),
+        )
+        if client is not None
+        else None,
     )

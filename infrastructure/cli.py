@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from commands import accounts, profiles
+from commands import accounts, prescriptions, profiles
 from commands.base import Actor
 from domain.doctors import WeeklyAvailability
 from domain.shared import Role
@@ -91,6 +91,9 @@ def projector() -> None:
     m = bootstrap()
     signal.signal(signal.SIGTERM, lambda *_: m.projection.stop())
     typer.echo(f"projector following the event log (pid {os.getpid()})")
+    if m.reminders is not None:
+        typer.echo(f"sending medication reminders to the Redis stream {m.reminders.stream}")
+        m.reminders.start()
     try:
         m.projection.run_forever()
     except KeyboardInterrupt:
@@ -106,6 +109,50 @@ def rebuild(names: Annotated[list[str] | None, typer.Argument(help="Read models 
     try:
         rebuilt = m.projection.rebuild(names or ())
         typer.echo(f"rebuilt {', '.join(rebuilt) or 'nothing'} up to position {m.store.max_position()}")
+    finally:
+        m.close()
+
+
+@cli.command()
+def reminders(once: Annotated[bool, typer.Option(help="Send what is due now and stop")] = False) -> None:
+    """Send due medication reminders to the Redis stream {prefix}:reminders (needs MEDLEDGER_REDIS_URL)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    m = bootstrap()
+    try:
+        if m.reminders is None:
+            typer.echo("reminders need Redis: set MEDLEDGER_REDIS_URL", err=True)
+            raise typer.Exit(code=2)
+        if once:
+            typer.echo(f"sent {m.reminders.run_once()} reminders to {m.reminders.stream}")
+            return
+        signal.signal(signal.SIGTERM, lambda *_: m.reminders.stop() if m.reminders else None)
+        typer.echo(f"sending medication reminders to {m.reminders.stream} (pid {os.getpid()})")
+        try:
+            m.reminders.run_forever()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        m.close()
+
+
+@cli.command("recheck-prescriptions")
+def recheck_prescriptions() -> None:
+    """Re-check active prescriptions against the current interaction table and flag newly found hazards."""
+    m = bootstrap()
+    try:
+        outcome = prescriptions.recheck_prescriptions(m.services, prescriptions.RecheckPrescriptions(), OPERATOR)
+        typer.echo(f"table {outcome.id}: {outcome.examined} active prescriptions, {len(outcome.changed)} re-checked")
+    finally:
+        m.close()
+
+
+@cli.command("expire-prescriptions")
+def expire_prescriptions() -> None:
+    """Expire active prescriptions past the last day they are valid."""
+    m = bootstrap()
+    try:
+        outcome = prescriptions.expire_prescriptions(m.services, prescriptions.ExpirePrescriptions(), OPERATOR)
+        typer.echo(f"{outcome.examined} active prescriptions, {len(outcome.changed)} expired")
     finally:
         m.close()
 
