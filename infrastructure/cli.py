@@ -15,6 +15,7 @@ import uvicorn
 from commands import accounts, prescriptions, profiles
 from commands.base import Actor
 from domain.doctors import WeeklyAvailability
+from domain.medication_safety import CheckerUnavailableError
 from domain.shared import Role
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
@@ -142,6 +143,9 @@ def recheck_prescriptions() -> None:
     try:
         outcome = prescriptions.recheck_prescriptions(m.services, prescriptions.RecheckPrescriptions(), OPERATOR)
         typer.echo(f"table {outcome.id}: {outcome.examined} active prescriptions, {len(outcome.changed)} re-checked")
+    except CheckerUnavailableError as error:
+        typer.echo(f"nothing re-checked: {error.message}", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         m.close()
 
