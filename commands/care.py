@@ -50,13 +50,6 @@ def _care(svc: Services, patient_id: str, actor: Actor) -> PatientCare:
     )
 
 
-def _standing(svc: Services, basis: str, doctor_id: str, patient_id: str) -> bool:
-    """A relationship or a current appointment: emergency access alone does not let a doctor refer."""
-    if basis == Basis.EMERGENCY:
-        return svc.visits.doctor_sees_patient(doctor_id, patient_id, svc.clock())
-    return True
-
-
 def _require_doctor(svc: Services, doctor_id: str, field: str) -> None:
     if svc.store.find(Doctor, doctor_id) is None:
         raise UnknownDoctorError(f"No doctor {doctor_id}.", field=field)
@@ -71,7 +64,7 @@ def start_relationship(svc: Services, cmd: StartRelationship, actor: Actor) -> O
         require(cmd.kind == Kind.REFERRAL, "Doctors start referrals; admins start the other relationships.")
         require(referring_doctor_id in (None, actor.profile_id), "A doctor refers patients as themselves.")
         require(
-            _standing(svc, access.basis, actor.profile_id, cmd.patient_id),
+            access.basis != Basis.EMERGENCY,
             "Only a doctor caring for the patient refers them; emergency access is not enough.",
         )
         referring_doctor_id = actor.profile_id
