@@ -20,6 +20,7 @@ STAMP = VENV / "medledger-installed.sha256"
 USAGE = """usage: python3 dev.py run [medledger serve options]   serve the API with the demo clinic
        python3 dev.py test [pytest options]          run the whole test suite
        python3 dev.py bench [bench options]          run the booking benchmark (needs PostgreSQL)
+       python3 dev.py bench chart [options]          run the patient chart benchmark (needs PostgreSQL)
        python3 dev.py medledger ARGS                 any medledger command (projector, rebuild, ...)"""
 
 
@@ -49,7 +50,8 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", "-n", "auto", *rest]
     elif command == "bench":
-        args = [str(BIN / "python"), str(ROOT / "bench" / "booking.py"), *rest]
+        script, rest = ("chart.py", rest[1:]) if rest[:1] == ["chart"] else ("booking.py", rest)
+        args = [str(BIN / "python"), str(ROOT / "bench" / script), *rest]
     else:
         args = [str(BIN / "medledger"), *rest]
     return subprocess.run(args, cwd=ROOT).returncode
