@@ -85,7 +85,7 @@ class PrescriptionIndex(Protocol):
     """Which prescriptions a sweep (expiry, re-check) should look at; each is then decided on its aggregate."""
 
     def active(self) -> list[str]:
-        """Ids of issued or partially dispensed prescriptions."""
+        """Ids of prescriptions that are issued or partially dispensed, or drafts that may have been issued since."""
         ...
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from domain.medication_safety import CheckerUnavailableError, InteractionTable, InvalidTableError
-from domain.prescription import ACTIVE
+from domain.prescription import ACTIVE, Status
 from projections.clinical_tables import prescriptions
 
 
@@ -48,12 +48,17 @@ class FileInteractionTables:
 
 
 class ReadModelPrescriptionIndex:
-    """Active prescriptions as the read model knows them; sweeps decide on each aggregate, so a lagging row is harmless."""
+    """Prescriptions that are or may by now be active, as the read model knows them.
+
+    Drafts are included because the read model may not yet show that one was issued moments ago; the
+    sweeps decide on each aggregate, so a lagging row is harmless.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def active(self) -> list[str]:
-        query = select(prescriptions.c.id).where(prescriptions.c.status.in_([s.value for s in ACTIVE])).order_by(prescriptions.c.id)
+        statuses = [s.value for s in (Status.DRAFT, *ACTIVE)]
+        query = select(prescriptions.c.id).where(prescriptions.c.status.in_(statuses)).order_by(prescriptions.c.id)
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())

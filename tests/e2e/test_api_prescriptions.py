@@ -209,6 +209,7 @@ class TestChecker:
         active = issued(clinic, w, item("Warfarin"), item("Naproxen"), item("Sertraline"), override=OVERRIDE)
         quiet = issued(clinic, w, item("Paracetamol"))
         draft = written(clinic, w, item("Sertraline"), item("Naproxen"))
+        clinic.read(w.admin, "/prescriptions", after=clinic.latest())
         expect(post(clinic, w.doctor, "/prescriptions/recheck"), 403, "forbidden")
         assert expect(post(clinic, w.admin, "/prescriptions/recheck"), 200)["position"] is None
 
@@ -251,6 +252,7 @@ class TestLifecycle:
         pid = issued(clinic, w, item("Paracetamol", quantity=20))
         dispensed = issued(clinic, w, item("Cetirizine", quantity=1))
         expect(act(clinic, w.admin, dispensed, "dispense", {"item_id": "cetirizine", "quantity": 1}), 200)
+        clinic.read(w.admin, "/prescriptions", after=clinic.latest())
         clinic.clock.advance(days=31)
         expect(act(clinic, w.admin, pid, "dispense", {"item_id": "paracetamol", "quantity": 1}), 409, "prescription_expired")
         expect(post(clinic, w.doctor, "/prescriptions/expire"), 403, "forbidden")

@@ -76,6 +76,7 @@ def test_a_renewal_is_linked_both_ways_and_a_rebuild_reproduces_the_tables(syste
 
 def test_the_sweeps_find_active_prescriptions_through_the_read_model(system: Medledger, clock) -> None:
     written = issued(system, clock, item("Paracetamol"))
+    assert system.services.prescriptions.active() == []
     system.projection.run_once()
     assert system.services.prescriptions.active() == [written.prescription_id]
     clock.advance(days=31)
@@ -84,3 +85,14 @@ def test_the_sweeps_find_active_prescriptions_through_the_read_model(system: Med
     system.projection.run_once()
     assert stored(system, written.prescription_id)[0]["status"] == "expired"
     assert system.services.prescriptions.active() == []
+
+
+def test_a_sweep_reaches_a_prescription_the_read_model_still_shows_as_a_draft(system: Medledger, clock) -> None:
+    written = a_prescription(system, clock, item("Paracetamol"))
+    system.projection.run_once()
+    p.issue_prescription(system.services, p.IssuePrescription(written.prescription_id), written.doctor.actor)
+    assert stored(system, written.prescription_id)[0]["status"] == "draft"
+    clock.advance(days=31)
+    outcome = p.expire_prescriptions(system.services, p.ExpirePrescriptions(), ADMIN)
+    assert outcome.changed == (written.prescription_id,)
+    assert system.store.find(Prescription, written.prescription_id, fresh=True).status.value == "expired"

@@ -1,4 +1,4 @@
-"""The reminder worker against a real Redis: each due dose goes to {prefix}:reminders exactly once, none early, none for cancelled courses."""
+"""The reminder worker against a real Redis (make_settings(use_redis=True) fails in CI without it): each due dose goes to {prefix}:reminders exactly once, none early, none for cancelled courses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from commands import prescriptions as p
-from conftest import need_redis
 from domain.prescription import Frequency, Prescription
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.reminders import stream_name
@@ -19,7 +18,6 @@ from prescription_helpers import issued, item
 
 @pytest.fixture
 def system(backend: str, make_settings, clock) -> Iterator[Medledger]:
-    need_redis()
     with running(make_settings(backend, use_redis=True, reminder_lookback_minutes=60), clock) as system:
         yield system
 
@@ -82,7 +80,6 @@ def test_a_cancelled_course_sends_nothing_more(system: Medledger, clock) -> None
 
 
 def test_the_worker_runs_beside_the_projector(backend: str, make_settings, clock) -> None:
-    need_redis()
     system = bootstrap(make_settings(backend, use_redis=True, reminder_poll_seconds=0.05), clock=clock)
     try:
         written = issued(system, clock, item("Paracetamol", Frequency.EVERY_6_HOURS, duration_days=1))
