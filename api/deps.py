@@ -170,3 +170,17 @@ def run_command(
         raise
     m.idempotency.record(scope, response.status_code, bytes(response.body).decode())
     return response
+
+
+def run_handler(
+    m: Medledger,
+    request: Request,
+    actor: Actor,
+    key: str | None,
+    body: BaseModel | None,
+    handler: Callable[[Any, Any, Actor], Outcome],
+    cmd: Any,
+    status_code: int = 200,
+) -> Response:
+    """run_command for the usual handler(services, command, actor)."""
+    return run_command(m, request, actor.account_id, key, body, lambda: handler(m.services, cmd, actor), status_code)

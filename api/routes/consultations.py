@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from api.consultation_schemas import (
@@ -24,14 +22,12 @@ from api.consultation_schemas import (
     SymptomRecord,
     VitalSignsRecord,
 )
-from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
 from api.schemas import CommandResult, Moment, Page, _printable
 from commands import consultations as commands
-from commands.base import Actor, Outcome
 from domain.attachments import AttachmentKind, AttachmentTooLargeError, sha256_hex
 from domain.consultation import Kind, Status, icd10
 from domain.shared import ForbiddenError, InvalidInputError, Role
-from infrastructure.bootstrap import Medledger
 from projections import consultations as records
 from projections.queries import Page as ResultPage
 
@@ -39,18 +35,6 @@ router = APIRouter(prefix="/consultations", tags=["consultations"])
 ReadConsultations = Annotated[Connection, Depends(read_models({"consultations", "care", "appointments"}))]
 MAX_FILENAME = 255
 
-
-def _run(
-    m: Medledger,
-    request: Request,
-    actor: Actor,
-    key: str | None,
-    body: BaseModel | None,
-    handler: Callable[[Any, Any, Actor], Outcome],
-    cmd: Any,
-    status_code: int = 200,
-) -> Response:
-    return run_command(m, request, actor.account_id, key, body, lambda: handler(m.services, cmd, actor), status_code)
 
 
 @router.post("", status_code=201, response_model=CommandResult)
@@ -61,7 +45,7 @@ def start(body: ConsultationStart, actor: CurrentActor, m: MedledgerDep, request
         str(body.appointment_id) if body.appointment_id else None,
         str(body.patient_id) if body.patient_id else None,
     )
-    return _run(m, request, actor, key, body, commands.start_consultation, cmd, 201)
+    return run_handler(m, request, actor, key, body, commands.start_consultation, cmd, 201)
 
 
 @router.get("")
@@ -135,7 +119,7 @@ def record_complaint(
     consultation_id: str, body: ComplaintRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Record the chief complaint (once; correct it with an amendment)."""
-    return _run(m, request, actor, key, body, commands.record_complaint, commands.RecordComplaint(consultation_id, body.text))
+    return run_handler(m, request, actor, key, body, commands.record_complaint, commands.RecordComplaint(consultation_id, body.text))
 
 
 @router.post("/{consultation_id}/symptoms", response_model=CommandResult)
@@ -144,7 +128,7 @@ def record_symptom(
 ) -> Response:
     """Record a symptom: name, onset, severity (mild, moderate, severe), duration."""
     cmd = commands.RecordSymptom(consultation_id, body.name, body.severity.value, body.onset, body.duration)
-    return _run(m, request, actor, key, body, commands.record_symptom, cmd)
+    return run_handler(m, request, actor, key, body, commands.record_symptom, cmd)
 
 
 @router.post("/{consultation_id}/vitals", response_model=CommandResult)
@@ -153,7 +137,7 @@ def record_vitals(
 ) -> Response:
     """Record vital signs in fixed units; impossible values are refused, implausible ones kept and flagged."""
     cmd = commands.RecordVitalSigns(consultation_id, body.measures(), body.measured_at)
-    return _run(m, request, actor, key, body, commands.record_vital_signs, cmd)
+    return run_handler(m, request, actor, key, body, commands.record_vital_signs, cmd)
 
 
 @router.post("/{consultation_id}/diagnoses", response_model=CommandResult)
@@ -162,7 +146,7 @@ def record_diagnosis(
 ) -> Response:
     """Record a diagnosis: ICD-10 code, description, rank (at most one current primary) and status."""
     cmd = commands.RecordDiagnosis(consultation_id, body.code, body.description, body.rank.value, body.status.value)
-    return _run(m, request, actor, key, body, commands.record_diagnosis, cmd)
+    return run_handler(m, request, actor, key, body, commands.record_diagnosis, cmd)
 
 
 @router.post("/{consultation_id}/notes", response_model=CommandResult)
@@ -170,7 +154,7 @@ def add_note(
     consultation_id: str, body: NoteAdd, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Add a clinical note, authored by the consultation's doctor and timestamped."""
-    return _run(m, request, actor, key, body, commands.add_note, commands.AddNote(consultation_id, body.text))
+    return run_handler(m, request, actor, key, body, commands.add_note, commands.AddNote(consultation_id, body.text))
 
 
 @router.post("/{consultation_id}/attachments", status_code=201, response_model=CommandResult)
@@ -194,7 +178,7 @@ def add_attachment(
     filename = _filename(file.filename)
     cmd = commands.AddAttachment(consultation_id, kind, filename, file.content_type, content)
     fingerprint = AttachmentUpload(kind=kind, filename=filename, content_type=file.content_type, sha256=sha256_hex(content))
-    return _run(m, request, actor, key, fingerprint, commands.add_attachment, cmd, 201)
+    return run_handler(m, request, actor, key, fingerprint, commands.add_attachment, cmd, 201)
 
 
 def _filename(given: str | None) -> str:
@@ -227,7 +211,7 @@ def recommend_follow_up(
 ) -> Response:
     """Recommend a follow-up (date, reason)."""
     cmd = commands.RecommendFollowUp(consultation_id, body.date, body.reason)
-    return _run(m, request, actor, key, body, commands.recommend_follow_up, cmd)
+    return run_handler(m, request, actor, key, body, commands.recommend_follow_up, cmd)
 
 
 @router.post("/{consultation_id}/follow-up/book", status_code=201, response_model=CommandResult)
@@ -237,13 +221,13 @@ def book_follow_up(
     """Book the recommended follow-up with the consultation's doctor (the patient, that doctor or an admin);
     answers the appointment's id."""
     cmd = commands.BookFollowUp(consultation_id, body.start)
-    return _run(m, request, actor, key, body, commands.book_follow_up, cmd, 201)
+    return run_handler(m, request, actor, key, body, commands.book_follow_up, cmd, 201)
 
 
 @router.post("/{consultation_id}/sign", response_model=CommandResult)
 def sign(consultation_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Sign (the consultation's doctor, once a chief complaint is recorded); completes its appointment."""
-    return _run(m, request, actor, key, None, commands.sign_consultation, commands.SignConsultation(consultation_id))
+    return run_handler(m, request, actor, key, None, commands.sign_consultation, commands.SignConsultation(consultation_id))
 
 
 @router.post("/{consultation_id}/amendments", response_model=CommandResult)
@@ -252,4 +236,4 @@ def amend(
 ) -> Response:
     """Correct an entry (complaint, symptom, vital signs, diagnosis or note) with a reason; the original is kept."""
     cmd = commands.AmendEntry(consultation_id, body.entry_id, dict(body.changes), body.reason)
-    return _run(m, request, actor, key, body, commands.amend_entry, cmd)
+    return run_handler(m, request, actor, key, body, commands.amend_entry, cmd)

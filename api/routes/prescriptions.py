@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
 from api.prescription_schemas import (
     PrescriptionCancel,
     PrescriptionDispense,
@@ -24,10 +22,9 @@ from api.prescription_schemas import (
 from api.schemas import CommandResult, Moment, Page, Text
 from commands import prescriptions as commands
 from commands.access import clinical_reader
-from commands.base import Actor, Outcome, RecordNotFoundError
+from commands.base import RecordNotFoundError
 from domain.prescription import Status
 from domain.shared import ForbiddenError, InvalidInputError, Role
-from infrastructure.bootstrap import Medledger
 from projections import prescriptions as records
 
 router = APIRouter(tags=["prescriptions"])
@@ -36,36 +33,24 @@ SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions"
 MAX_REMINDER_WINDOW = timedelta(days=31)
 
 
-def _run(
-    m: Medledger,
-    request: Request,
-    actor: Actor,
-    key: str | None,
-    body: BaseModel | None,
-    handler: Callable[[Any, Any, Actor], Outcome],
-    cmd: Any,
-    status_code: int = 200,
-) -> Response:
-    return run_command(m, request, actor.account_id, key, body, lambda: handler(m.services, cmd, actor), status_code)
-
 
 @router.post("/prescriptions", status_code=201, response_model=CommandResult)
 def write(body: PrescriptionWrite, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Write a draft prescription at a consultation (its doctor, while treating the patient)."""
     cmd = commands.WritePrescription(str(body.consultation_id), body.specs(), body.timezone)
-    return _run(m, request, actor, key, body, commands.write_prescription, cmd, 201)
+    return run_handler(m, request, actor, key, body, commands.write_prescription, cmd, 201)
 
 
 @router.post("/prescriptions/recheck", response_model=CommandResult)
 def recheck(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Re-check active prescriptions against the current interaction table and flag newly found hazards (admins)."""
-    return _run(m, request, actor, key, None, commands.recheck_prescriptions, commands.RecheckPrescriptions())
+    return run_handler(m, request, actor, key, None, commands.recheck_prescriptions, commands.RecheckPrescriptions())
 
 
 @router.post("/prescriptions/expire", response_model=CommandResult)
 def expire(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Expire active prescriptions past the last day they are valid (admins)."""
-    return _run(m, request, actor, key, None, commands.expire_prescriptions, commands.ExpirePrescriptions())
+    return run_handler(m, request, actor, key, None, commands.expire_prescriptions, commands.ExpirePrescriptions())
 
 
 @router.get("/prescriptions", response_model=Page[PrescriptionPublic])
@@ -122,13 +107,13 @@ def revise(
 ) -> Response:
     """Replace the items of a draft (its prescribing doctor)."""
     cmd = commands.ReviseItems(prescription_id, body.specs())
-    return _run(m, request, actor, key, body, commands.revise_items, cmd)
+    return run_handler(m, request, actor, key, body, commands.revise_items, cmd)
 
 
 @router.post("/prescriptions/{prescription_id}/check", response_model=CommandResult)
 def check(prescription_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Check a draft against the patient's allergies and the interaction table; the check is recorded."""
-    return _run(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
+    return run_handler(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
 
 
 @router.post("/prescriptions/{prescription_id}/issue", response_model=CommandResult)
@@ -143,7 +128,7 @@ def issue(
     """Issue after a fresh safety check: severe findings answer 409 interaction_blocked unless overridden with a reason;
     a checker that cannot run answers 503 checker_unavailable. Either way nothing is recorded."""
     cmd = commands.IssuePrescription(prescription_id, body.override_reason if body else None)
-    return _run(m, request, actor, key, body, commands.issue_prescription, cmd)
+    return run_handler(m, request, actor, key, body, commands.issue_prescription, cmd)
 
 
 @router.post("/prescriptions/{prescription_id}/dispense", response_model=CommandResult)
@@ -152,7 +137,7 @@ def dispense(
 ) -> Response:
     """Dispense part or all of what remains of an item (admins, at the dispensing desk); send an Idempotency-Key."""
     cmd = commands.DispensePrescription(prescription_id, body.item_id, body.quantity)
-    return _run(m, request, actor, key, body, commands.dispense_prescription, cmd)
+    return run_handler(m, request, actor, key, body, commands.dispense_prescription, cmd)
 
 
 @router.post("/prescriptions/{prescription_id}/cancel", response_model=CommandResult)
@@ -161,7 +146,7 @@ def cancel(
 ) -> Response:
     """Cancel a draft or an active prescription with a reason (an admin or the prescribing doctor)."""
     cmd = commands.CancelPrescription(prescription_id, body.reason)
-    return _run(m, request, actor, key, body, commands.cancel_prescription, cmd)
+    return run_handler(m, request, actor, key, body, commands.cancel_prescription, cmd)
 
 
 @router.post("/prescriptions/{prescription_id}/renew", status_code=201, response_model=CommandResult)
@@ -175,7 +160,7 @@ def renew(
 ) -> Response:
     """Renew into a new draft linked to this prescription (a doctor treating the patient); answers the new id."""
     cmd = commands.RenewPrescription(prescription_id, str(body.consultation_id) if body and body.consultation_id else None)
-    return _run(m, request, actor, key, body, commands.renew_prescription, cmd, 201)
+    return run_handler(m, request, actor, key, body, commands.renew_prescription, cmd, 201)
 
 
 @router.get("/patients/{patient_id}/reminders", response_model=list[ReminderPublic])
