@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -131,7 +132,8 @@ IdempotencyKey = Annotated[
 
 
 def outcome_body(outcome: Outcome) -> dict[str, Any]:
-    return {"id": outcome.id, "position": outcome.position}
+    """The outcome's fields but `created` (which the status code says): id, position and any a command adds."""
+    return {name: value for name, value in asdict(outcome).items() if name != "created"}
 
 
 def run_command(

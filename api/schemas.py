@@ -204,6 +204,11 @@ class CommandResult(BaseModel):
     position: int | None = Field(description="Pass as ?after= to queries to read this write.")
 
 
+class SweepResult(CommandResult):
+    examined: int = Field(description="How many records the sweep looked at.")
+    changed: list[str] = Field(description="The ids of the records it changed.")
+
+
 class Availability(Strict):
     timezone: _bounded(64)  # type: ignore[valid-type]
     slot_minutes: Annotated[int, Field(ge=5, le=240)]

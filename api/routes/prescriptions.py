@@ -19,7 +19,7 @@ from api.prescription_schemas import (
     PrescriptionWrite,
     ReminderPublic,
 )
-from api.schemas import CommandResult, Moment, Page, Text
+from api.schemas import CommandResult, Moment, Page, SweepResult, Text
 from commands import prescriptions as commands
 from commands.access import clinical_reader
 from commands.base import RecordNotFoundError
@@ -41,13 +41,13 @@ def write(body: PrescriptionWrite, actor: CurrentActor, m: MedledgerDep, request
     return run_handler(m, request, actor, key, body, commands.write_prescription, cmd, 201)
 
 
-@router.post("/prescriptions/recheck", response_model=CommandResult)
+@router.post("/prescriptions/recheck", response_model=SweepResult)
 def recheck(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Re-check active prescriptions against the current interaction table and flag newly found hazards (admins)."""
     return run_handler(m, request, actor, key, None, commands.recheck_prescriptions, commands.RecheckPrescriptions())
 
 
-@router.post("/prescriptions/expire", response_model=CommandResult)
+@router.post("/prescriptions/expire", response_model=SweepResult)
 def expire(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Expire active prescriptions past the last day they are valid (admins)."""
     return run_handler(m, request, actor, key, None, commands.expire_prescriptions, commands.ExpirePrescriptions())

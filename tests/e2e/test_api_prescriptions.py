@@ -216,7 +216,8 @@ class TestChecker:
         new_pair = {"a": "class:serotonergic_antidepressants", "b": "class:nsaids", "severity": "major", "effect": "GI bleeding.", "sources": ["label_warfarin"]}
         table_file(tmp_path, "local-2", new_pair)
         answer = expect(post(clinic, w.admin, "/prescriptions/recheck"), 200)
-        assert answer["id"] == "local-2"
+        assert (answer["id"], set(answer["changed"])) == ("local-2", {active, quiet})
+        assert answer["examined"] >= 2
         flagged = clinic.read(w.auditor, f"/prescriptions/{active}", after=position(answer))
         assert flagged["hazard_flagged"] is True
         assert [h["drugs"] for h in flagged["new_hazards"]] == [["naproxen", "sertraline"]]
@@ -257,7 +258,7 @@ class TestLifecycle:
         expect(act(clinic, w.admin, pid, "dispense", {"item_id": "paracetamol", "quantity": 1}), 409, "prescription_expired")
         expect(post(clinic, w.doctor, "/prescriptions/expire"), 403, "forbidden")
         expect(post(clinic, w.auditor, "/prescriptions/expire"), 403, "forbidden")
-        expect(post(clinic, w.admin, "/prescriptions/expire"), 200)
+        assert expect(post(clinic, w.admin, "/prescriptions/expire"), 200)["changed"] == [pid]
         assert view(clinic, w.patient, pid)["status"] == "expired"
         assert view(clinic, w.patient, dispensed)["status"] == "dispensed"
         renewal = expect(act(clinic, w.doctor, pid, "renew"), 201)
