@@ -36,7 +36,6 @@ ReadConsultations = Annotated[Connection, Depends(read_models({"consultations", 
 MAX_FILENAME = 255
 
 
-
 @router.post("", status_code=201, response_model=CommandResult)
 def start(body: ConsultationStart, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Start a consultation: from an appointment (its doctor; the appointment goes in progress) or as a walk-in."""

@@ -33,7 +33,6 @@ SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions"
 MAX_REMINDER_WINDOW = timedelta(days=31)
 
 
-
 @router.post("/prescriptions", status_code=201, response_model=CommandResult)
 def write(body: PrescriptionWrite, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Write a draft prescription at a consultation (its doctor, while treating the patient)."""
