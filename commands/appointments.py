@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import uuid4
@@ -21,7 +22,7 @@ from commands.base import (
 )
 from domain import scheduling
 from domain.appointment import Appointment, Status
-from domain.doctor_calendar import DoctorCalendar
+from domain.doctor_calendar import DoctorCalendar, SlotTakenError
 from domain.doctors import Doctor
 from domain.patient_agenda import PatientAgenda
 from domain.patients import Patient
@@ -90,6 +91,19 @@ def book_appointment(svc: Services, cmd: BookAppointment, actor: Actor) -> Outco
     return book(svc, cmd, actor)
 
 
+@contextmanager
+def _holders_unnamed(actor: Actor, doctor_id: str) -> Iterator[None]:
+    """A slot_taken refusal names the holder only to callers who may see that appointment: anyone else
+    learns that the slot is taken, when, and the holding booking's opaque id, never who holds it."""
+    try:
+        yield
+    except SlotTakenError as error:
+        for booking in error.details["current"]["bookings"]:
+            if not may_see_appointment(actor, doctor_id, booking["patient_id"]):
+                del booking["patient_id"]
+        raise
+
+
 def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
     """Books for a caller already allowed to book for this patient (book_appointment, or a follow-up)."""
     require(cmd.overbook_reason is None or actor.is_(Role.ADMIN), "Only an admin may overbook a slot.")
@@ -103,16 +117,17 @@ def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
         slot = scheduling.check_slot(doctor, start, svc.clock())
         calendar = _calendar(store, cmd.doctor_id, slot.day, cause)
         agendas = _agendas(store, cmd.patient_id, utc_days(slot.start, slot.end), cause)
-        appointment = scheduling.book(
-            appointment_id=uuid4(),
-            doctor=doctor,
-            calendar=calendar,
-            agendas=list(agendas.values()),
-            patient_id=cmd.patient_id,
-            slot=slot,
-            overbook_reason=cmd.overbook_reason,
-            cause=cause,
-        )
+        with _holders_unnamed(actor, cmd.doctor_id):
+            appointment = scheduling.book(
+                appointment_id=uuid4(),
+                doctor=doctor,
+                calendar=calendar,
+                agendas=list(agendas.values()),
+                patient_id=cmd.patient_id,
+                slot=slot,
+                overbook_reason=cmd.overbook_reason,
+                cause=cause,
+            )
         if appointment is None:
             existing = calendar.booking_of(cmd.patient_id, slot.start)
             return Outcome(existing.appointment_id if existing else "", None)
@@ -187,16 +202,17 @@ def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Act
         old_days = utc_days(appointment.start, appointment.end)
         new_days = utc_days(slot.start, slot.end)
         agendas = _agendas(store, appointment.patient_id, [*old_days, *new_days], cause)
-        scheduling.reschedule(
-            appointment=appointment,
-            old_calendar=old_calendar,
-            new_calendar=new_calendar,
-            old_agendas=[agendas[day] for day in old_days],
-            new_agendas=[agendas[day] for day in new_days],
-            slot=slot,
-            reason=cmd.reason,
-            cause=cause,
-        )
+        with _holders_unnamed(actor, appointment.doctor_id):
+            scheduling.reschedule(
+                appointment=appointment,
+                old_calendar=old_calendar,
+                new_calendar=new_calendar,
+                old_agendas=[agendas[day] for day in old_days],
+                new_agendas=[agendas[day] for day in new_days],
+                slot=slot,
+                reason=cmd.reason,
+                cause=cause,
+            )
         calendars = {id(old_calendar): old_calendar, id(new_calendar): new_calendar}.values()
         return Outcome(str(appointment.id), store.save(appointment, *calendars, *agendas.values()))
 

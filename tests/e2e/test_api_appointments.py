@@ -128,10 +128,28 @@ class TestBooking:
         held = clinic.booked(first, doctor, start)
 
         refused = expect(clinic.book(second, doctor, start), 409, "slot_taken")
+        refused_to_admin = expect(clinic.book(admin, doctor, start, patient_id=second.profile_id), 409, "slot_taken")
 
-        assert [(b["appointment_id"], b["patient_id"]) for b in refused["current"]["bookings"]] == [(held["id"], first.profile_id)]
+        assert [(b["appointment_id"], b["patient_id"]) for b in refused_to_admin["current"]["bookings"]] == [(held["id"], first.profile_id)]
+        assert [b["appointment_id"] for b in refused["current"]["bookings"]] == [held["id"]]
         assert datetime.fromisoformat(refused["current"]["bookings"][0]["start"]) == start
         assert clinic.read(admin, "/appointments", after=clinic.latest(), doctor_id=doctor.profile_id)["total"] == 1
+
+    def test_a_taken_slot_does_not_tell_another_patient_who_holds_it(self, clinic: Clinic) -> None:
+        admin = clinic.admin()
+        doctor, first, second = clinic.doctor(admin), clinic.patient(), clinic.patient()
+        start = clinic.at(2, 10)
+        clinic.booked(first, doctor, start)
+        mine = clinic.booked(second, doctor, start + timedelta(hours=1))
+
+        refusals = [
+            expect(clinic.book(second, doctor, start), 409, "slot_taken"),
+            expect(clinic.act(second, mine["id"], "reschedule", start=iso(start), reason="earlier suits me"), 409, "slot_taken"),
+        ]
+
+        for refused in refusals:
+            assert first.profile_id not in str(refused)
+            assert [sorted(b) for b in refused["current"]["bookings"]] == [["appointment_id", "end", "overbooked", "start"]]
 
     def test_a_patient_cannot_hold_two_overlapping_appointments(self, clinic: Clinic) -> None:
         admin = clinic.admin()
