@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, select, union_all
 
 from projections.clinical_tables import consultation_diagnoses, consultations, prescriptions, vital_signs
 from projections.queries import Page, _page, _plain
@@ -91,21 +91,25 @@ def active_prescriptions(conn: Connection, patient_id: str) -> list[dict[str, An
 
 
 def vitals_with_trend(conn: Connection, patient_id: str) -> dict[str, Any]:
-    """Per measure: the latest reading, its change from the one before, and the last readings newest first."""
+    """Per measure: the latest reading, its change from the one before, and the last readings newest first.
+
+    One round trip of one indexed, limited read per measure, however many readings the patient has.
+    """
+    v = vital_signs
+    latest = [
+        select(literal(measure).label("measure"), v.c[measure].label("value"), v.c.measured_at, v.c.entry_id, v.c.flags)
+        .where(v.c.patient_id == patient_id, v.c[measure].is_not(None))
+        .order_by(v.c.measured_at.desc(), v.c.entry_id)
+        .limit(TREND_POINTS)
+        .subquery()
+        for measure in MEASURES
+    ]
     series: dict[str, list[dict[str, Any]]] = {m: [] for m in MEASURES}
-    query = (
-        select(vital_signs)
-        .where(vital_signs.c.patient_id == patient_id)
-        .order_by(vital_signs.c.measured_at.desc(), vital_signs.c.entry_id)
-    )
-    for row in map(_plain, conn.execute(query).mappings()):
-        for measure in MEASURES:
-            value = row[measure]
-            if value is not None and len(series[measure]) < TREND_POINTS:
-                flag = (row["flags"] or {}).get(measure)
-                series[measure].append({"value": value, "measured_at": row["measured_at"], "flag": flag})
-        if all(len(points) >= TREND_POINTS for points in series.values()):
-            break
+    query = union_all(*(select(part) for part in latest))
+    rows = sorted(map(_plain, conn.execute(query).mappings()), key=lambda r: r["entry_id"])
+    for row in sorted(rows, key=lambda r: r["measured_at"], reverse=True):
+        flag = (row["flags"] or {}).get(row["measure"])
+        series[row["measure"]].append({"value": row["value"], "measured_at": row["measured_at"], "flag": flag})
     chart: dict[str, Any] = {}
     for measure, points in series.items():
         if not points:

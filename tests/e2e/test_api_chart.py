@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from e2e_helpers import Clinic, User, expect, position
+from e2e_helpers import Clinic, User, expect, iso, position
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
 AMLODIPINE = {
@@ -114,6 +115,23 @@ def test_the_chart_shows_demographics_allergies_problems_prescriptions_vitals_an
     newest = timeline["items"][0]
     assert [n["text"] for n in newest["notes"]] == ["Blood pressure improving."]
     assert [(a["filename"], a["content_type"]) for a in newest["attachments"]] == [("rash.png", "image/png")]
+
+
+def test_each_vital_sign_keeps_its_own_last_ten_readings(clinic):
+    cast = Cast(clinic)
+    relationship = {"doctor_id": cast.doctor.profile_id, "kind": "primary_care", "reason": "registered with the practice"}
+    post(clinic, cast.admin, f"/patients/{cast.patient.profile_id}/care-relationships", relationship, 201)
+    readings = [("vitals", {"height": 172, "measured_at": iso(clinic.clock.now - timedelta(hours=13))})]
+    readings += [
+        ("vitals", {"pulse": 60 + n, "measured_at": iso(clinic.clock.now - timedelta(hours=12 - n))}) for n in range(12)
+    ]
+    consult(clinic, cast.doctor, cast.patient, [("complaint", {"text": "Palpitations"}), *readings])
+
+    vitals = expect(chart(clinic, cast.doctor, cast.patient, clinic.latest()), 200)["vitals"]
+
+    assert [r["value"] for r in vitals["pulse"]["readings"]] == [71, 70, 69, 68, 67, 66, 65, 64, 63, 62]
+    assert (vitals["pulse"]["change"], vitals["pulse"]["trend"]) == (1, "up")
+    assert (vitals["height"]["latest"]["value"], vitals["height"]["change"]) == (172, None)
 
 
 def test_the_timeline_is_paginated(clinic, chart_world):
