@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from api import errors
-from api.deps import CorrelationIdMiddleware, MedledgerDep
+from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
 from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients, prescriptions
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
@@ -40,6 +40,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     )
     if medledger is not None:
         app.state.medledger = medledger
+    app.add_middleware(UploadLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     errors.install(app)
     for router in (auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):

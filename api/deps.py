@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ReadModelBehindError, error_response
 from commands.base import Actor, Outcome
+from domain.attachments import AttachmentTooLargeError
 from domain.sessions import SessionRevokedError
 from domain.shared import AuthenticationError, DomainError
 from infrastructure.bootstrap import Medledger
@@ -49,6 +50,27 @@ class CorrelationIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+MULTIPART_ALLOWANCE = 16 * 1024
+
+
+class UploadLimitMiddleware:
+    """Refuses an attachment upload whose declared length is over the limit before its body is read, so a
+    client cannot make the server spool a huge file only to refuse it; the route checks the file itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/attachments"):
+            declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+            limit = scope["app"].state.medledger.settings.attachment_max_bytes
+            if declared.isdigit() and int(declared) > limit + MULTIPART_ALLOWANCE:
+                refusal = AttachmentTooLargeError(f"An attachment is at most {limit} bytes.", field="file", limit=limit)
+                await error_response(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def get_medledger(request: Request) -> Medledger:
