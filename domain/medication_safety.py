@@ -1,8 +1,15 @@
 """Medication safety: the interaction table, and the check of a prescription's medications against it and the patient's allergies.
 
-Names are matched as generic names, case-insensitively; brand names are not mapped. A combination product
-written with "/" or "+" between its ingredients matches each ingredient. Severe findings (contraindicated or
-major interactions, and every allergy match) block issue unless the doctor overrides them with a reason.
+Names are matched as generic names, case-insensitively; brand names are not mapped. A strength and what follows
+it ("simvastatin 20 mg tablets"), and a trailing salt or form word ("diclofenac sodium", "amoxicillin capsules"),
+are set aside. A combination product matches each ingredient: written with "/", "+", ",", "-", "and" or "with"
+between them, or under a name the table's synonyms expand ("co-trimoxazole"). An allergy is free text: every
+drug or group name it mentions counts ("Penicillin allergy (anaphylaxis)").
+
+Severe findings (contraindicated or major interactions, and every allergy to the drug, its group or a member of
+its group) block issue unless the doctor overrides them with a reason. A cross-reactivity between allergy groups
+carries the table's own severity: a penicillin allergy against a cephalosporin is moderate, shown and recorded but
+not blocking, because cross-reactivity is low and most penicillin allergy labels are not true allergy.
 """
 
 from __future__ import annotations
@@ -56,18 +63,65 @@ class InteractionBlockedError(ConflictError):
 
 
 _SPACES = re.compile(r"\s+")
-_INGREDIENT_SEPARATORS = re.compile(r"\s*[/+]\s*")
+_INGREDIENT_SEPARATORS = re.compile(r"\s*[/+,;()\[\]]\s*|\s+-\s+|(?<=\w)-(?=\w)|\s+(?:and|with|&)\s+")
+_STRENGTH = re.compile(r"\s+[0-9.,]*[0-9].*$")
+_WORDS = re.compile(r"[^\W_][\w-]*")
+MIN_NAME_LENGTH = 3
+LONGEST_NAME_WORDS = 4
+QUALIFIERS = frozenset(
+    """
+    sodium potassium calcium magnesium hydrochloride hcl hydrobromide sulfate sulphate bisulfate phosphate citrate
+    carbonate acetate maleate mesylate mesilate besylate besilate tartrate bitartrate succinate fumarate hyclate
+    dihydrate monohydrate trihydrate anhydrous chloride bromide disodium
+    tablet tablets capsule capsules injection solution suspension syrup elixir cream ointment gel drops patch
+    patches inhaler oral er sr xl xr mr cr la
+    """.split()
+)
 
 
 def normalise(name: str) -> str:
     return _SPACES.sub(" ", name.strip()).casefold()
 
 
+def _base(part: str) -> str:
+    """A name without its strength and what follows it, and without trailing salt or form words."""
+    words = _STRENGTH.sub("", part).split(" ")
+    while len(words) > 1 and words[-1] in QUALIFIERS:
+        words.pop()
+    return " ".join(words).strip()
+
+
 def ingredients(name: str) -> frozenset[str]:
-    """The normalised name and, for a combination product, each of its ingredients."""
+    """The normalised name and, for a combination product, each of its ingredients, each also without strength or salt."""
     whole = normalise(name)
-    parts = {part for part in _INGREDIENT_SEPARATORS.split(whole) if part}
-    return frozenset({whole, *parts})
+    found = {whole}
+    for part in (whole, *_INGREDIENT_SEPARATORS.split(whole)):
+        for candidate in (part.strip(), _base(part.strip())):
+            if len(candidate) >= MIN_NAME_LENGTH:
+                found.add(candidate)
+    return frozenset(found)
+
+
+def mentioned(text: str) -> frozenset[str]:
+    """Every run of up to four words of a free text ("penicillin allergy (rash)"), and its ingredients."""
+    words = _WORDS.findall(normalise(text))
+    runs = {
+        " ".join(words[start : start + length])
+        for start in range(len(words))
+        for length in range(1, LONGEST_NAME_WORDS + 1)
+        if start + length <= len(words)
+    }
+    return ingredients(text) | frozenset(run for run in runs if len(run) >= MIN_NAME_LENGTH)
+
+
+@dataclass(frozen=True)
+class CrossReactivity:
+    """An allergy to one group meets the drugs of another group: with its own severity, effect and sources."""
+
+    group: str
+    severity: Severity
+    effect: str
+    sources: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -79,6 +133,12 @@ class DrugGroup:
     members: frozenset[str]
     terms: frozenset[str] = frozenset()
     sources: tuple[str, ...] = ()
+    cross_reactivity: tuple[CrossReactivity, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name an allergy may give the group by: its key, its terms and its members."""
+        return self.members | self.terms | {normalise(self.key)}
 
 
 @dataclass(frozen=True)
@@ -104,7 +164,7 @@ class Finding:
 
     @property
     def severe(self) -> bool:
-        return self.kind == FindingKind.ALLERGY or self.severity in SEVERE
+        return self.severity in SEVERE
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -181,6 +241,18 @@ class InteractionTable:
     rules: tuple[InteractionRule, ...]
     allergy_groups: dict[str, DrugGroup]
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    synonyms: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def ingredients(self, name: str) -> frozenset[str]:
+        """The name's ingredients, with those of every synonym among them ("co-amoxiclav": amoxicillin, clavulanic acid)."""
+        return self.expand(ingredients(name))
+
+    def expand(self, names: frozenset[str]) -> frozenset[str]:
+        expanded = set(names)
+        for name in names:
+            for ingredient in self.synonyms.get(name, ()):
+                expanded |= ingredients(ingredient)
+        return frozenset(expanded)
 
     @classmethod
     def from_dict(cls, data: Any) -> InteractionTable:
@@ -196,12 +268,17 @@ class InteractionTable:
         ):
             raise InvalidTableError("sources must map ids to objects with a citation")
         classes = {key: _group(key, value, sources, with_terms=False) for key, value in _mapping(data, "classes").items()}
-        allergy_groups = {key: _group(key, value, sources, with_terms=True) for key, value in _mapping(data, "allergy_groups").items()}
+        raw_groups = _mapping(data, "allergy_groups")
+        allergy_groups = {key: _group(key, value, sources, with_terms=True, known_groups=raw_groups) for key, value in raw_groups.items()}
         pairs = data.get("pairs")
         if not isinstance(pairs, list) or not pairs:
             raise InvalidTableError("the table has no pairs")
         rules = tuple(_rule(index, pair, classes, sources) for index, pair in enumerate(pairs))
-        return cls(version.strip(), classes, rules, allergy_groups, {k: dict(v) for k, v in sources.items()})
+        synonyms = data.get("synonyms", {})
+        if not isinstance(synonyms, dict):
+            raise InvalidTableError("synonyms must be an object")
+        expansions = {normalise(name): _names(value, f"synonyms.{name}") for name, value in synonyms.items()}
+        return cls(version.strip(), classes, rules, allergy_groups, {k: dict(v) for k, v in sources.items()}, expansions)
 
 
 def _mapping(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -223,7 +300,9 @@ def _sources(value: Any, known: dict[str, Any], where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _group(key: str, value: Any, sources: dict[str, Any], *, with_terms: bool) -> DrugGroup:
+def _group(
+    key: str, value: Any, sources: dict[str, Any], *, with_terms: bool, known_groups: dict[str, Any] | None = None
+) -> DrugGroup:
     where = f"group {key}"
     if not isinstance(value, dict) or not isinstance(value.get("label"), str):
         raise InvalidTableError(f"{where} needs a label and members")
@@ -231,7 +310,30 @@ def _group(key: str, value: Any, sources: dict[str, Any], *, with_terms: bool) -
     if not with_terms:
         return DrugGroup(key, value["label"], members)
     terms = _names(value.get("terms"), f"{where} terms")
-    return DrugGroup(key, value["label"], members, terms, _sources(value.get("sources"), sources, f"{where} sources"))
+    crosses = value.get("cross_reactivity", [])
+    if not isinstance(crosses, list):
+        raise InvalidTableError(f"{where} cross_reactivity must be a list")
+    return DrugGroup(
+        key,
+        value["label"],
+        members,
+        terms,
+        _sources(value.get("sources"), sources, f"{where} sources"),
+        tuple(_cross(f"{where} cross_reactivity[{i}]", c, known_groups or {}, sources) for i, c in enumerate(crosses)),
+    )
+
+
+def _cross(where: str, value: Any, groups: dict[str, Any], sources: dict[str, Any]) -> CrossReactivity:
+    if not isinstance(value, dict) or value.get("group") not in groups:
+        raise InvalidTableError(f"{where} must name another allergy group")
+    try:
+        severity = Severity(value.get("severity"))
+    except ValueError:
+        raise InvalidTableError(f"{where}.severity must be one of {', '.join(Severity)}") from None
+    effect = value.get("effect")
+    if not isinstance(effect, str) or not effect.strip():
+        raise InvalidTableError(f"{where} needs an effect")
+    return CrossReactivity(value["group"], severity, effect, _sources(value.get("sources"), sources, f"{where}.sources"))
 
 
 def _side(value: Any, classes: dict[str, DrugGroup], where: str) -> tuple[str, frozenset[str]]:
@@ -285,7 +387,7 @@ def check(table: InteractionTable, medications: Iterable[str], allergies: Iterab
 
 
 def _interactions(table: InteractionTable, first: str, second: str) -> Iterable[Finding]:
-    x, y = ingredients(first), ingredients(second)
+    x, y = table.ingredients(first), table.ingredients(second)
     for rule in table.rules:
         if (x & rule.a_members and y & rule.b_members) or (y & rule.a_members and x & rule.b_members):
             yield Finding(
@@ -294,17 +396,25 @@ def _interactions(table: InteractionTable, first: str, second: str) -> Iterable[
 
 
 def _allergy(table: InteractionTable, name: str, allergy: str) -> Finding | None:
-    parts = ingredients(name)
-    if allergy in parts:
+    parts = table.ingredients(name)
+    allergens = table.expand(mentioned(allergy))
+    if parts & allergens:
         return Finding(FindingKind.ALLERGY, Severity.CONTRAINDICATED, (name,), f"The patient is allergic to {allergy}.", (), "allergy: same drug", allergy)
     for group in table.allergy_groups.values():
         if not parts & group.members:
             continue
-        if allergy in group.terms or allergy == normalise(group.key):
+        if allergens & (group.terms | {normalise(group.key)}):
             reason = f"{name} is one of the {group.label}, to which the patient is allergic."
-        elif allergy in group.members:
+        elif allergens & group.members:
             reason = f"{name} belongs with {allergy} to the {group.label} (class cross-reactivity)."
         else:
             continue
         return Finding(FindingKind.ALLERGY, Severity.CONTRAINDICATED, (name,), reason, group.sources, f"allergy group: {group.key}", allergy)
+    for allergen_group in table.allergy_groups.values():
+        if not allergens & allergen_group.names:
+            continue
+        for cross in allergen_group.cross_reactivity:
+            if parts & table.allergy_groups[cross.group].members:
+                rule = f"allergy cross-reactivity: {allergen_group.key} -> {cross.group}"
+                return Finding(FindingKind.ALLERGY, cross.severity, (name,), cross.effect, cross.sources, rule, allergy)
     return None

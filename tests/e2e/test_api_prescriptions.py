@@ -113,7 +113,7 @@ class TestFullFlow:
 
         checked = expect(act(clinic, w.doctor, pid, "check"), 200)
         shown = clinic.read(w.doctor, f"/prescriptions/{pid}", after=position(checked))["checks"]
-        assert [(c["context"], c["table_version"], c["allergies_checked"]) for c in shown] == [("check", "2026.11.1", ["sulfa"])]
+        assert [(c["context"], c["table_version"], c["allergies_checked"]) for c in shown] == [("check", "2026.11.2", ["sulfa"])]
         assert [(f["severity"], f["drugs"]) for f in shown[0]["findings"]] == [("major", ["ibuprofen", "warfarin"])]
         assert expect(act(clinic, w.doctor, pid, "check"), 200)["position"] is None
 

@@ -204,3 +204,72 @@ def test_an_updated_table_file_is_read_again(tmp_path: Path) -> None:
     assert tables.current().version == "test-1"
     path.write_text(json.dumps({**TABLE, "version": "test-2", "description": "longer, so the size differs"}))
     assert tables.current().version == "test-2"
+
+
+def shipped_findings(medications: list[str], allergies: list[str] = ()) -> list[tuple[str, str]]:  # type: ignore[assignment]
+    result = check(FileInteractionTables().current(), medications, list(allergies))
+    return [(f.kind.value, f.severity.value) for f in result.findings]
+
+
+@pytest.mark.parametrize(
+    "medications",
+    [
+        ["Simvastatin 20 mg", "Clarithromycin 500 mg tablets"],
+        ["simvastatin 20mg", "clarithromycin"],
+        ["Warfarin Sodium", "Diclofenac Sodium"],
+        ["Lithium Carbonate", "naproxen sodium 250 mg"],
+        ["Sildenafil Citrate", "isosorbide mononitrate 30 mg"],
+        ["Tramadol HCl", "Phenelzine Sulfate"],
+        ["morphine sulfate", "diazepam 5 mg"],
+        ["acetylsalicylic acid", "warfarin"],
+    ],
+)
+def test_a_strength_salt_or_synonym_typed_into_the_name_still_finds_the_pair(medications: list[str]) -> None:
+    assert [severity for _, severity in shipped_findings(medications)] in (["major"], ["contraindicated"])
+
+
+@pytest.mark.parametrize(
+    ("medication", "allergy"),
+    [
+        ("co-amoxiclav", "penicillin"),
+        ("Co-Amoxiclav 625 mg", "amoxicillin"),
+        ("co-trimoxazole", "trimethoprim"),
+        ("cotrimoxazole", "sulfa"),
+        ("trimethoprim-sulfamethoxazole", "sulfa"),
+        ("sulfamethoxazole and trimethoprim", "sulphonamides"),
+        ("amoxicillin", "co-amoxiclav"),
+        ("amoxicillin", "Penicillin allergy (anaphylaxis)"),
+        ("Amoxicillin 500 mg capsules", "penicillin - rash"),
+    ],
+)
+def test_combination_products_and_free_text_allergies_match_their_ingredients(medication: str, allergy: str) -> None:
+    assert shipped_findings([medication], [allergy]) == [("allergy", "contraindicated")]
+
+
+def test_co_trimoxazole_interacts_with_methotrexate_under_every_name() -> None:
+    for name in ("co-trimoxazole", "Cotrimoxazole", "sulfamethoxazole/trimethoprim", "trimethoprim-sulfamethoxazole"):
+        assert shipped_findings([name, "methotrexate 2.5 mg"]) == [("interaction", "major")], name
+
+
+def test_unrelated_names_with_strengths_and_words_do_not_match() -> None:
+    assert shipped_findings(["paracetamol 500 mg tablets", "cetirizine 10 mg"], ["latex", "no known drug allergy", "egg"]) == []
+
+
+def test_a_penicillin_allergy_warns_but_does_not_block_a_cephalosporin() -> None:
+    # Cross-reactivity is low (about 1-2%) and most penicillin allergy labels are not true allergy, so the
+    # doctor is shown a recorded moderate finding and decides; a cephalosporin allergy itself still blocks.
+    result = check(FileInteractionTables().current(), ["Cefalexin 500 mg"], ["Penicillin"])
+    [finding] = result.findings
+    assert (finding.kind, finding.severity, finding.severe) == (FindingKind.ALLERGY, Severity.MODERATE, False)
+    assert finding.allergy == "penicillin" and "khan2022" in finding.sources
+    assert result.severe == ()
+    assert shipped_findings(["amoxicillin"], ["cephalosporins"]) == [("allergy", "moderate")]
+    assert shipped_findings(["cefalexin"], ["cephalosporin"]) == [("allergy", "contraindicated")]
+    assert shipped_findings(["cefalexin"], ["penicillin", "cefuroxime"]) == [("allergy", "contraindicated"), ("allergy", "moderate")]
+
+
+def test_a_cross_reactivity_naming_an_unknown_group_is_refused() -> None:
+    groups = copy.deepcopy(TABLE["allergy_groups"])
+    groups["penicillins"]["cross_reactivity"] = [{"group": "nope", "severity": "moderate", "effect": "e", "sources": ["s1"]}]
+    with pytest.raises(InvalidTableError):
+        table(allergy_groups=groups)
