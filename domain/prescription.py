@@ -157,7 +157,7 @@ def check_items(items: list[Item]) -> None:
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInputError(f"Unknown time zone {name!r}.", field="timezone") from None
     return name
 

@@ -450,3 +450,10 @@ def test_the_whole_life_replays_through_the_production_transcoder() -> None:
 
 def test_items_compare_by_value() -> None:
     assert item("A") == item("A") and replace(item("A"), quantity=2) != item("A")
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "Europe/", "../etc/passwd"])
+def test_a_time_zone_that_names_a_folder_or_a_path_is_refused_as_input(zone: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        Prescription.write(uuid4(), "c-1", "patient-1", "doctor-1", [item()], zone, NOW, DOCTOR)
+    assert info.value.details["field"] == "timezone"
