@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 
+from domain.patients import Patient
+from domain.shared import Cause, Role
 from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, expect, position
 from infrastructure.interactions import shipped_table
 
@@ -200,6 +203,16 @@ class TestChecker:
         pid = written(clinic, w)
         expect(act(clinic, w.doctor, pid, "issue"), 503, "checker_unavailable")
         expect(post(clinic, w.admin, "/prescriptions/recheck"), 503, "checker_unavailable")
+        assert view(clinic, w.doctor, pid)["status"] == "draft"
+
+    def test_an_allergy_entry_that_cannot_be_read_makes_the_checker_unavailable(self, clinic: Clinic) -> None:
+        w = ward(clinic)
+        pid = written(clinic, w, item("Co-trimoxazole"))
+        patient = clinic.medledger.store.find(Patient, UUID(w.patient.profile_id), fresh=True)
+        patient.update_profile({"allergies": ["latex", {"substance": "sulfa"}]}, Cause("operator", Role.ADMIN, "test"))
+        clinic.medledger.store.save(patient)
+        expect(act(clinic, w.doctor, pid, "check"), 503, "checker_unavailable")
+        expect(act(clinic, w.doctor, pid, "issue", {"override_reason": OVERRIDE}), 503, "checker_unavailable")
         assert view(clinic, w.doctor, pid)["status"] == "draft"
 
     def test_a_table_update_rechecks_active_prescriptions_and_flags_only_new_hazards(self, clinic_with, tmp_path: Path) -> None:
