@@ -39,10 +39,10 @@ class FileInteractionTables:
                 table = InteractionTable.from_dict(json.loads(self.path.read_text(encoding="utf-8")))
             except OSError as error:
                 raise CheckerUnavailableError(f"The interaction table cannot be read: {error.strerror or error}.") from None
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise CheckerUnavailableError(f"The interaction table is not valid JSON: {error}.") from None
             except InvalidTableError as error:
                 raise CheckerUnavailableError(f"The interaction table is malformed: {error}.") from None
+            except (ValueError, RecursionError) as error:
+                raise CheckerUnavailableError(f"The interaction table is not valid JSON: {error}.") from None
             self._loaded = (stamp, table)
             return table
 

@@ -273,3 +273,11 @@ def test_a_cross_reactivity_naming_an_unknown_group_is_refused() -> None:
     groups["penicillins"]["cross_reactivity"] = [{"group": "nope", "severity": "moderate", "effect": "e", "sources": ["s1"]}]
     with pytest.raises(InvalidTableError):
         table(allergy_groups=groups)
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000, '{"version": ' + "9" * 5000 + "}"])
+def test_a_table_file_too_deep_or_with_a_huge_number_makes_the_checker_unavailable(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "table.json"
+    path.write_text(content)
+    with pytest.raises(CheckerUnavailableError):
+        FileInteractionTables(path).current()
