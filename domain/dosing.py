@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,19 +68,19 @@ def is_taken(prescription: Mapping[str, Any]) -> bool:
 def doses(prescription: Mapping[str, Any], start: datetime, end: datetime) -> list[Dose]:
     """The doses of one prescription (its view) due in [start, end), in time order.
 
-    Each item is taken at its frequency's local times in the prescription's time zone, for duration_days
-    days from the local day of issue; doses before the moment of issue are not due. "As needed" has no
-    schedule. A weekly item is taken on the weekday of issue.
+    Each item is taken at its frequency's local times in the prescription's time zone, from the first of them
+    at or after the moment of issue, for as many doses as duration_days holds (seven days three times a day:
+    21 doses), so a course issued late in the day is not cut short. "As needed" has no schedule. A weekly
+    item is taken on the weekday of issue, once per started week of the course.
     """
     if prescription.get("issued_at") is None or not is_taken(prescription):
         return []
     issued_at = datetime.fromisoformat(prescription["issued_at"])
     zone = ZoneInfo(prescription["timezone"])
-    first_day = issued_at.astimezone(zone).date()
     found: list[Dose] = []
     for item in prescription["items"]:
-        for moment, local in _moments(item, zone, first_day):
-            if moment >= issued_at and start <= moment < end:
+        for moment, local in _moments(item, zone, issued_at):
+            if start <= moment < end:
                 found.append(_dose(prescription, item, moment, local))
     return sorted(found, key=lambda d: (d.due_at, d.medication, d.item_id))
 
@@ -90,13 +90,25 @@ def schedule(prescriptions: Iterable[Mapping[str, Any]], start: datetime, end: d
     return sorted(every, key=lambda d: (d.due_at, d.prescription_id, d.item_id))
 
 
-def _moments(item: Mapping[str, Any], zone: ZoneInfo, first_day: date) -> Iterator[tuple[datetime, time]]:
+def course_doses(frequency: Frequency, duration_days: int) -> int:
+    """How many doses a course holds: every local time of every day, or one a week for a weekly item."""
+    if frequency == Frequency.WEEKLY:
+        return -(-duration_days // 7)
+    return len(LOCAL_TIMES[frequency]) * duration_days
+
+
+def _moments(item: Mapping[str, Any], zone: ZoneInfo, issued_at: datetime) -> Iterator[tuple[datetime, time]]:
     frequency = Frequency(item["frequency"])
     step = 7 if frequency == Frequency.WEEKLY else 1
-    for offset in range(0, int(item["duration_days"]), step):
-        day = first_day + timedelta(days=offset)
+    left = course_doses(frequency, int(item["duration_days"]))
+    day = issued_at.astimezone(zone).date()
+    while left > 0 and LOCAL_TIMES[frequency]:
         for local in LOCAL_TIMES[frequency]:
-            yield datetime.combine(day, local, tzinfo=zone).astimezone(timezone.utc), local
+            moment = datetime.combine(day, local, tzinfo=zone).astimezone(timezone.utc)
+            if moment >= issued_at and left > 0:
+                left -= 1
+                yield moment, local
+        day += timedelta(days=step)
 
 
 def _dose(prescription: Mapping[str, Any], item: Mapping[str, Any], moment: datetime, local: time) -> Dose:

@@ -131,7 +131,7 @@ def search_prescriptions(
 REMINDING = (Status.ISSUED.value, Status.PARTIALLY_DISPENSED.value, Status.DISPENSED.value, Status.EXPIRED.value)
 
 
-LONGEST_COURSE = timedelta(days=MAX_DURATION_DAYS + 1)
+LONGEST_COURSE = timedelta(days=MAX_DURATION_DAYS + 8)
 
 
 def taken_prescriptions(conn: Connection, patient_id: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:

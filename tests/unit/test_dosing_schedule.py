@@ -56,10 +56,12 @@ def test_each_frequency_gives_its_local_times_every_day(frequency: Frequency) ->
     assert {d.time() for d in due} == set(LOCAL_TIMES[frequency])
 
 
-def test_doses_before_the_moment_of_issue_are_not_due() -> None:
+def test_doses_before_the_moment_of_issue_are_not_due_and_the_course_keeps_its_six_doses() -> None:
     view = prescription(Frequency.THREE_TIMES_DAILY, 2, utc(2026, 3, 2, 12, 0)).view()
     due = window(view, utc(2026, 3, 1), utc(2026, 3, 10))
-    assert due == [utc(2026, 3, 2, 14), utc(2026, 3, 2, 20), utc(2026, 3, 3, 8), utc(2026, 3, 3, 14), utc(2026, 3, 3, 20)]
+    assert due == [
+        utc(2026, 3, 2, 14), utc(2026, 3, 2, 20), utc(2026, 3, 3, 8), utc(2026, 3, 3, 14), utc(2026, 3, 3, 20), utc(2026, 3, 4, 8)
+    ]
 
 
 def test_the_course_ends_after_duration_days_from_the_day_of_issue() -> None:
@@ -80,10 +82,10 @@ def test_local_times_follow_the_prescriptions_time_zone_across_a_clock_change() 
 
 
 def test_the_day_of_issue_is_the_local_day() -> None:
-    # 23:30Z on 1 March is 08:30 on 2 March in Tokyo: day one's 08:00 dose (23:00Z) has passed, and a
-    # two-day course ends with the 08:00 dose of 3 March (23:00Z on 2 March).
+    # 23:30Z on 1 March is 08:30 on 2 March in Tokyo: day one's 08:00 dose (23:00Z) has passed, so a
+    # two-day course is the 08:00 doses of 3 and 4 March (23:00Z on 2 and 3 March).
     view = prescription(Frequency.ONCE_DAILY, 2, utc(2026, 3, 1, 23, 30), tz="Asia/Tokyo").view()
-    assert window(view, utc(2026, 3, 1), utc(2026, 3, 5)) == [utc(2026, 3, 2, 23)]
+    assert window(view, utc(2026, 3, 1), utc(2026, 3, 5)) == [utc(2026, 3, 2, 23), utc(2026, 3, 3, 23)]
 
 
 def test_as_needed_items_have_no_reminders() -> None:
@@ -122,3 +124,24 @@ def test_a_schedule_merges_items_and_prescriptions_in_time_order_with_their_deta
     dose = merged[-1].as_dict()
     assert dose["medication"] == "Drug b" and dose["item_id"] == "b" and dose["local_time"] == "22:00"
     assert merged[0].key != merged[1].key
+
+
+def test_a_weekly_item_issued_after_its_dosing_time_still_gets_its_doses() -> None:
+    # Issued at 09:00 on the weekday of issue, after the 08:00 dose: a one-week course is one dose, next week.
+    view = prescription(Frequency.WEEKLY, 7, utc(2026, 3, 2, 9, 0)).view()
+    assert window(view, utc(2026, 3, 1), utc(2026, 4, 1)) == [utc(2026, 3, 9, 8)]
+    four_weeks = prescription(Frequency.WEEKLY, 28, utc(2026, 3, 2, 9, 0)).view()
+    assert len(window(four_weeks, utc(2026, 3, 1), utc(2026, 5, 1))) == 4
+
+
+@pytest.mark.parametrize("issued_hour", [0, 9, 15, 21, 23])
+def test_a_course_has_its_full_number_of_doses_whenever_it_is_issued(issued_hour: int) -> None:
+    # Seven days three times a day is 21 doses (the quantity a 7-day course is dispensed with), from the first after issue.
+    view = prescription(Frequency.THREE_TIMES_DAILY, 7, utc(2026, 3, 2, issued_hour, 30), tz="Europe/London").view()
+    due = window(view, utc(2026, 3, 1), utc(2026, 4, 1))
+    assert len(due) == 21 and due[0] >= utc(2026, 3, 2, issued_hour, 30)
+
+
+def test_a_one_day_course_issued_in_the_evening_is_not_empty() -> None:
+    view = prescription(Frequency.TWICE_DAILY, 1, utc(2026, 3, 2, 21, 0)).view()
+    assert window(view, utc(2026, 3, 1), utc(2026, 4, 1)) == [utc(2026, 3, 3, 8), utc(2026, 3, 3, 20)]
