@@ -217,7 +217,8 @@ def issue_prescription(svc: Services, cmd: IssuePrescription, actor: Actor) -> O
     def act(prescription: Prescription) -> None:
         now = svc.clock()
         result = safety_check(svc, prescription) if prescription.status == Status.DRAFT else None
-        prescription.issue(result, cmd.override_reason, now, (now + svc.prescription_validity).date(), actor.cause)
+        valid_until = prescription.local_day(now + svc.prescription_validity)
+        prescription.issue(result, cmd.override_reason, now, valid_until, actor.cause)
 
     return _prescriber_change(svc, actor, cmd.prescription_id, act)
 

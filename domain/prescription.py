@@ -275,7 +275,7 @@ class Prescription(Aggregate):
                 )
         else:
             reason = None
-        if valid_until < now.date():
+        if valid_until < self.local_day(now):
             raise InvalidInputError("A prescription must be valid at least on the day it is issued.", field="valid_until")
         self._safety_checked(result.as_dict(), "issue", now, cause.as_dict())
         self._issued(now, valid_until, reason, cause.as_dict())
@@ -284,7 +284,7 @@ class Prescription(Aggregate):
         """Hands out part or all of what is left of an item; refused once the prescription is past its validity."""
         item = self.item(item_id)
         self._require(*ACTIVE, action="dispense")
-        if self.valid_until is not None and now.date() > self.valid_until:
+        if self.valid_until is not None and self.local_day(now) > self.valid_until:
             raise PrescriptionExpiredError(
                 f"This prescription was valid until {self.valid_until.isoformat()}.", current=self.summary()
             )
@@ -306,7 +306,7 @@ class Prescription(Aggregate):
 
     def expire(self, now: datetime, cause: Cause) -> bool:
         """Expires an active prescription past its last valid day; answers whether it did."""
-        if self.status not in ACTIVE or self.valid_until is None or now.date() <= self.valid_until:
+        if self.status not in ACTIVE or self.valid_until is None or self.local_day(now) <= self.valid_until:
             return False
         self._expired(now, cause.as_dict())
         return True
@@ -336,6 +336,10 @@ class Prescription(Aggregate):
         return new
 
     # Reading
+
+    def local_day(self, moment: datetime) -> date:
+        """The day a moment falls on in the prescription's time zone, which valid_until counts in."""
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
 
     def item(self, item_id: str) -> Item:
         for item in self.items:

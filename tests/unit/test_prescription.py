@@ -457,3 +457,14 @@ def test_a_time_zone_that_names_a_folder_or_a_path_is_refused_as_input(zone: str
     with pytest.raises(InvalidInputError) as info:
         Prescription.write(uuid4(), "c-1", "patient-1", "doctor-1", [item()], zone, NOW, DOCTOR)
     assert info.value.details["field"] == "timezone"
+
+
+def test_the_last_valid_day_is_a_day_in_the_prescriptions_time_zone() -> None:
+    # Auckland is UTC+13 in December: 12:00Z on the last valid day is already 01:00 the next day there.
+    prescription = written(item("Paracetamol"), tz="Pacific/Auckland")
+    prescription.issue(checked(prescription), None, NOW, VALID_UNTIL, DOCTOR)
+    given(prescription)
+    next_local_day = datetime.combine(VALID_UNTIL, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=12)
+    with refused(PrescriptionExpiredError, prescription):
+        prescription.dispense("paracetamol", 1, next_local_day, ADMIN)
+    assert prescription.expire(next_local_day, ADMIN)
