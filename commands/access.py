@@ -41,9 +41,12 @@ def doctor_basis(svc: Services, doctor_id: str, patient_id: str) -> Basis | None
 
 
 def record_access(svc: Services, actor: Actor, patient_id: str) -> RecordAccess:
-    """The caller's access to a patient's record; "not found" when they have none."""
-    if svc.store.find(Patient, patient_id) is None:
+    """The caller's access to a patient's record, under the patient's own id however the caller spelled it;
+    "not found" when they have none."""
+    patient = svc.store.find(Patient, patient_id)
+    if patient is None:
         raise _hidden(patient_id)
+    patient_id = str(patient.id)
     if actor.owns(Role.PATIENT, patient_id):
         return RecordAccess(patient_id, "self", clinical=True, may_write=False)
     if actor.is_(Role.AUDITOR):

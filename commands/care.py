@@ -69,13 +69,14 @@ def start_relationship(svc: Services, cmd: StartRelationship, actor: Actor) -> O
         )
         referring_doctor_id = actor.profile_id
     expires_at = require_aware(cmd.expires_at, "expires_at") if cmd.expires_at is not None else None
+    patient_id = access.patient_id
     _require_doctor(svc, cmd.doctor_id, "doctor_id")
     if referring_doctor_id:
         _require_doctor(svc, referring_doctor_id, "referring_doctor_id")
     relationship_id = str(uuid4())
 
     def decide() -> Outcome:
-        care = _care(svc, cmd.patient_id, actor)
+        care = _care(svc, patient_id, actor)
         care.start(
             relationship_id,
             cmd.doctor_id,
@@ -95,15 +96,15 @@ def end_relationship(svc: Services, cmd: EndRelationship, actor: Actor) -> Outco
     """Admins end any relationship; doctors end their own, and the referrals they made."""
 
     def decide() -> Outcome:
-        load(svc.store, Patient, cmd.patient_id, "patient")
-        care = svc.store.find(PatientCare, care_id(cmd.patient_id))
+        patient_id = str(load(svc.store, Patient, cmd.patient_id, "patient").id)
+        care = svc.store.find(PatientCare, care_id(patient_id))
         relationship = care.relationships.get(cmd.relationship_id) if care is not None else None
         party = relationship is not None and actor.is_(Role.DOCTOR) and actor.profile_id in (
             relationship.doctor_id,
             relationship.referring_doctor_id,
         )
         if not party:
-            record_access(svc, actor, cmd.patient_id)
+            record_access(svc, actor, patient_id)
             require(actor.is_(Role.ADMIN), "Only an admin or the doctors of a relationship end it.")
         if care is None:
             raise RelationshipNotFoundError(
@@ -119,8 +120,10 @@ def break_glass(svc: Services, cmd: BreakGlass, actor: Actor) -> Outcome:
     """A doctor opens a patient's record in an emergency, for a limited time, giving the reason."""
     doctor_id = actor.profile_id
     require(actor.is_(Role.DOCTOR) and doctor_id is not None, "Only doctors break the glass.")
-    if svc.store.find(Patient, cmd.patient_id) is None:
+    patient = svc.store.find(Patient, cmd.patient_id)
+    if patient is None:
         raise RecordNotFoundError(f"No patient {cmd.patient_id}.")
+    patient_id = str(patient.id)
     try:
         lasts = timedelta(minutes=cmd.minutes)
     except OverflowError:
@@ -128,7 +131,7 @@ def break_glass(svc: Services, cmd: BreakGlass, actor: Actor) -> Outcome:
     grant_id = str(uuid4())
 
     def decide() -> Outcome:
-        care = _care(svc, cmd.patient_id, actor)
+        care = _care(svc, patient_id, actor)
         care.break_glass(grant_id, str(doctor_id), cmd.reason, svc.clock(), lasts, actor.cause)
         return Outcome(grant_id, svc.store.save(care), created=True)
 

@@ -65,7 +65,7 @@ def list_relationships(
     active: Annotated[bool, Query(description="Only the relationships in force now")] = False,
 ) -> list[dict[str, Any]]:
     """A patient's care relationships, for whoever may open the patient's record."""
-    record_access(m.services, actor, patient_id)
+    patient_id = record_access(m.services, actor, patient_id).patient_id
     return queries.list_care_relationships(conn, patient_id, m.services.clock(), active_only=active)
 
 
@@ -81,6 +81,6 @@ def break_glass(
 @router.get("/emergency-access", response_model=list[EmergencyAccessPublic])
 def list_emergency_access(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadCare) -> list[dict[str, Any]]:
     """Who opened the record in an emergency: the patient, admins and auditors see all; doctors their own."""
-    record_access(m.services, actor, patient_id)
+    patient_id = record_access(m.services, actor, patient_id).patient_id
     doctor_id = actor.profile_id if actor.is_(Role.DOCTOR) else None
     return queries.list_emergency_access(conn, patient_id, m.services.clock(), doctor_id=doctor_id)

@@ -434,6 +434,29 @@ class TestBreakingTheGlass:
         expect(clinic.client.get(emergency(patient)), 401)
 
 
+
+class TestPatientIdSpellings:
+    """A UUID has several spellings (capitals, braces, a URN); each names the patient's one record and audit trail."""
+
+    @pytest.mark.parametrize("spelling", [str.upper, lambda pid: f"urn:uuid:{pid}", lambda pid: "{" + pid + "}"])
+    def test_another_spelling_of_the_patient_id_names_the_same_care_record(self, clinic: Clinic, spelling) -> None:
+        admin = clinic.admin()
+        gp, other_gp, doctor, patient = clinic.doctor(admin), clinic.doctor(admin), clinic.doctor(admin), clinic.patient()
+        pid = patient.profile_id
+        assert pid is not None
+        spelled = f"/patients/{spelling(pid)}"
+        payload = {"doctor_id": gp.profile_id, "kind": "primary_care", "reason": "Registered with the practice"}
+        relationship = expect(clinic.client.post(f"{spelled}/care-relationships", headers=admin.headers, json=payload), 201)
+
+        grant = expect(clinic.client.post(f"{spelled}/emergency-access", headers=doctor.headers, json={"reason": EMERGENCY}), 201)
+
+        after = clinic.latest()
+        assert opens(clinic, gp, patient, after=after)
+        assert [g["id"] for g in clinic.read(patient, emergency(patient), after=after)] == [grant["id"]]
+        assert [r["id"] for r in clinic.read(admin, f"{spelled}/care-relationships", after=after)] == [relationship["id"]]
+        expect(start(clinic, admin, patient, other_gp), 409, "primary_care_taken")
+        expect(clinic.client.post(f"{spelled}/care-relationships/{relationship['id']}/end", headers=admin.headers, json={"reason": "Moved away"}), 200)
+
 class TestDoctorsPatients:
     def test_a_cancelled_appointment_no_longer_lets_the_doctor_open_the_patient(self, clinic: Clinic) -> None:
         admin = clinic.admin()
