@@ -43,7 +43,8 @@ class ReminderWorker:
         self.stream = stream_name(prefix)
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.lookback = lookback
+        # A look-back shorter than two polls would let a dose due between polls fall out of every window.
+        self.lookback = max(lookback, timedelta(seconds=2 * poll_seconds))
         self.claim_seconds = int((lookback + timedelta(days=1)).total_seconds())
         self._emit = client.register_script(EMIT_ONCE)
         self._stop = threading.Event()

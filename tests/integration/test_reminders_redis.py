@@ -92,3 +92,14 @@ def test_the_worker_runs_beside_the_projector(backend: str, make_settings, clock
         assert [r["prescription_id"] for r in sent(system)][:1] == [written.prescription_id]
     finally:
         system.close()
+
+
+def test_a_look_back_shorter_than_the_poll_still_sends_a_dose_that_fell_between_polls(backend: str, make_settings, clock) -> None:
+    settings = make_settings(backend, use_redis=True, reminder_lookback_minutes=0, reminder_poll_seconds=30)
+    with running(settings, clock) as system:
+        written = issued(system, clock, item("Paracetamol", Frequency.TWICE_DAILY, duration_days=2))
+        system.projection.run_once()
+        issued_at = system.store.find(Prescription, written.prescription_id).issued_at
+        first_due = datetime.combine(issued_at.date(), datetime.min.time(), tzinfo=issued_at.tzinfo) + timedelta(hours=20)
+        move_to(clock, first_due + timedelta(seconds=20))
+        assert system.reminders is not None and system.reminders.run_once() == 1
