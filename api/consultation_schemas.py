@@ -12,8 +12,9 @@ from domain.attachments import AttachmentKind
 from domain.consultation import DiagnosisStatus, Kind, Rank, Severity
 
 ClinicalText = _bounded(20_000)
-Measure = Annotated[float, Field(allow_inf_nan=False)] | None
-ChangeValue = Annotated[float, Field(allow_inf_nan=False)] | _bounded(20_000, minimum=0) | None  # type: ignore[valid-type]
+Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a weight of 1 kg
+Measure = Number | None
+ChangeValue = Number | _bounded(20_000, minimum=0) | None  # type: ignore[valid-type]
 
 
 class ConsultationStart(Strict):

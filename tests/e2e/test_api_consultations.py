@@ -203,6 +203,18 @@ class TestErrors:
         expect(record(clinic, doctor, cid, "symptoms", {"name": "x", "severity": "awful"}), 422, field="severity")
         expect(record(clinic, doctor, cid, "amendments", {"entry_id": "nope", "changes": {"text": "x"}, "reason": "typo"}), 422, "unknown_entry", "entry_id")
 
+    def test_a_vital_sign_is_a_number_not_a_boolean(self, clinic: Clinic) -> None:
+        visit = open_visit(clinic)
+        doctor, cid = visit.doctor, visit.consultation_id
+        recorded(clinic, doctor, cid, "vitals", {"weight": 70})
+        entry = consultation(clinic, doctor, cid)["vital_signs"][0]["entry_id"]
+
+        expect(record(clinic, doctor, cid, "vitals", {"weight": True}), 422, field="weight")
+        refused = expect(record(clinic, doctor, cid, "amendments", {"entry_id": entry, "changes": {"weight": True}, "reason": "scale"}), 422)
+        assert any(error["field"].startswith("body.changes.weight") for error in refused["errors"]), refused
+
+        assert [v["weight"] for v in consultation(clinic, doctor, cid)["vital_signs"]] == [70]
+
     def test_rule_conflicts_are_409(self, clinic: Clinic) -> None:
         visit = open_visit(clinic)
         doctor, cid = visit.doctor, visit.consultation_id
