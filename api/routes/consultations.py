@@ -156,7 +156,17 @@ def add_note(
     return run_handler(m, request, actor, key, body, commands.add_note, commands.AddNote(consultation_id, body.text))
 
 
-@router.post("/{consultation_id}/attachments", status_code=201, response_model=CommandResult)
+async def _one_of_each_field(request: Request) -> None:
+    """A repeated form field would have its last copy taken and the others dropped unseen: refused instead."""
+    form = await request.form()
+    for name in ("kind", "file"):
+        if len(form.getlist(name)) > 1:
+            raise InvalidInputError(f"Send one {name} per upload.", field=name)
+
+
+@router.post(
+    "/{consultation_id}/attachments", status_code=201, response_model=CommandResult, dependencies=[Depends(_one_of_each_field)]
+)
 def add_attachment(
     consultation_id: str,
     actor: CurrentActor,

@@ -258,6 +258,17 @@ class TestAttachments:
         expect(upload(clinic, doctor, cid, PDF, "application/pdf", kind="photo"), 422, "attachment_type_refused", "file")
         expect(upload(clinic, doctor, cid, PNG, "image/png", kind="photo", name="rash.png"), 201)
 
+    def test_a_repeated_form_field_is_refused_not_half_taken(self, clinic: Clinic) -> None:
+        visit = open_visit(clinic)
+        path = f"/consultations/{visit.consultation_id}/attachments"
+        two_files = [("file", ("a.pdf", PDF, "application/pdf")), ("file", ("rash.png", PNG, "image/png"))]
+
+        expect(clinic.client.post(path, headers=visit.doctor.headers, data={"kind": "scan"}, files=two_files), 422, field="file")
+        one_file = {"file": ("a.pdf", PDF, "application/pdf")}
+        expect(clinic.client.post(path, headers=visit.doctor.headers, data={"kind": ["scan", "photo"]}, files=one_file), 422, field="kind")
+
+        assert consultation(clinic, visit.doctor, visit.consultation_id)["attachments"] == []
+
     def test_a_tampered_blob_is_refused_on_download(self, clinic: Clinic) -> None:
         visit = open_visit(clinic)
         attached = expect(upload(clinic, visit.doctor, visit.consultation_id, b"Potassium 4.1 mmol/L\n", "text/plain"), 201)
