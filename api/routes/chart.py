@@ -42,8 +42,8 @@ def get_chart(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadC
     The patient, auditors and doctors with a care relationship, a current appointment or emergency access;
     anyone else gets 404.
     """
-    clinical_reader(m.services, actor, patient_id)
-    chart = patient_chart(conn, patient_id, page=paging.page, page_size=paging.page_size)
+    access = clinical_reader(m.services, actor, patient_id)
+    chart = patient_chart(conn, access.patient_id, page=paging.page, page_size=paging.page_size)
     if chart is None:
         raise RecordNotFoundError(f"No patient {patient_id}.")
     return chart

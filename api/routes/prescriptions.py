@@ -172,11 +172,11 @@ def reminders(
     end: Annotated[Moment | None, Query(alias="to", description="Due before (default: a day after from)")] = None,
 ) -> list[dict[str, Any]]:
     """The patient's doses due in a window of at most 31 days (the patient, treating doctors, auditors)."""
-    clinical_reader(m.services, actor, patient_id)
+    access = clinical_reader(m.services, actor, patient_id)
     start = start or m.services.clock()
     end = end or start + timedelta(days=1)
     if end <= start:
         raise InvalidInputError("to must be after from.", field="to")
     if end - start > MAX_REMINDER_WINDOW:
         raise InvalidInputError("A reminder window spans at most 31 days.", field="to")
-    return [dose.as_dict() for dose in records.reminders(conn, patient_id, start, end)]
+    return [dose.as_dict() for dose in records.reminders(conn, access.patient_id, start, end)]

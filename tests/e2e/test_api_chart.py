@@ -190,3 +190,17 @@ def test_a_doctor_who_breaks_the_glass_reads_the_chart_until_it_expires(clinic, 
 
     clinic.clock.advance(minutes=31)
     expect(chart(clinic, cast.stranger, cast.patient, position(grant)), 404)
+
+
+def test_a_patient_id_in_capitals_reads_the_same_chart_and_reminders(clinic, chart_world):
+    cast, ids = chart_world
+    shouted = cast.patient.profile_id.upper()
+
+    as_written = expect(chart(clinic, cast.doctor, cast.patient, ids["after"]), 200)
+    as_shouted = expect(clinic.get(cast.doctor, f"/patients/{shouted}/chart", after=ids["after"]), 200)
+    window = {"from": iso(clinic.clock.now - timedelta(days=2)), "to": iso(clinic.clock.now + timedelta(days=2))}
+    reminders = expect(clinic.get(cast.patient, f"/patients/{cast.patient.profile_id}/reminders", **window), 200)
+
+    assert as_shouted == as_written
+    assert reminders != []
+    assert expect(clinic.get(cast.patient, f"/patients/{shouted}/reminders", **window), 200) == reminders
