@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ReadModelBehindError, error_response
-from commands.base import Actor, Outcome
+from commands.base import Actor, ConcurrentUpdateError, Outcome
 from domain.attachments import AttachmentTooLargeError
 from domain.sessions import SessionRevokedError
 from domain.shared import AuthenticationError, DomainError
@@ -172,6 +172,8 @@ def run_command(
     def answer() -> JSONResponse:
         try:
             outcome = command()
+        except ConcurrentUpdateError:
+            raise
         except DomainError as error:
             return error_response(error)
         created = status_code == 201 and outcome.created
@@ -189,6 +191,9 @@ def run_command(
         )
     try:
         response = answer()
+    except ConcurrentUpdateError as error:
+        m.idempotency.release(scope)  # a busy record is worth retrying under the same key
+        return error_response(error)
     except BaseException:
         m.idempotency.release(scope)
         raise
