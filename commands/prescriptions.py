@@ -246,10 +246,10 @@ def renew_prescription(svc: Services, cmd: RenewPrescription, actor: Actor) -> O
     def decide() -> Outcome:
         old = _visible(svc, actor, cmd.prescription_id)
         clinical_writer(svc, actor, old.patient_id)
-        if old.renewed_by is not None:
-            old.check_renewable()
-            return Outcome(old.renewed_by, None)
         old.check_renewable()
+        earlier = svc.store.find(Prescription, UUID(old.renewed_by)) if old.renewed_by is not None else None
+        if earlier is not None and earlier.status != Status.CANCELLED:
+            return Outcome(str(earlier.id), None)
         if cmd.consultation_id is not None:
             consultation = _consultation_of(svc, actor, cmd.consultation_id)
             if consultation.patient_id != old.patient_id:
@@ -270,7 +270,7 @@ def renew_prescription(svc: Services, cmd: RenewPrescription, actor: Actor) -> O
             cause=actor.cause,
             renewed_from=str(old.id),
         )
-        old.renewed(str(renewal.id), actor.cause)
+        old.renewed(str(renewal.id), actor.cause, earlier_renewal_cancelled=earlier is not None)
         return Outcome(str(renewal.id), svc.store.save(old, renewal), created=True)
 
     return retrying(svc.store, decide)

@@ -314,12 +314,13 @@ class Prescription(Aggregate):
     def check_renewable(self) -> None:
         self._require(*RENEWABLE, action="renew")
 
-    def renewed(self, renewal_id: str, cause: Cause) -> None:
-        """Links the renewal; a prescription is renewed once, and naming the same renewal again is a no-op."""
+    def renewed(self, renewal_id: str, cause: Cause, earlier_renewal_cancelled: bool = False) -> None:
+        """Links the renewal; a prescription is renewed once (again only if that renewal was cancelled), and
+        naming the same renewal again is a no-op."""
         if self.renewed_by == renewal_id:
             return
         self.check_renewable()
-        if self.renewed_by is not None:
+        if self.renewed_by is not None and not earlier_renewal_cancelled:
             raise ConflictError("This prescription has been renewed already.", current=self.summary())
         self._renewed(renewal_id, cause.as_dict())
 

@@ -151,6 +151,12 @@ class TestFullFlow:
         assert [i["medication"]["name"] for i in new["items"]] == ["Warfarin", "Ibuprofen"]
         assert view(clinic, w.doctor, pid)["renewed_by"] == renewal["id"]
 
+        expect(act(clinic, w.doctor, renewal["id"], "cancel", {"reason": "Renewed for the wrong dose."}), 200)
+        second = expect(act(clinic, w.doctor, pid, "renew"), 201)
+        assert second["id"] != renewal["id"]
+        assert view(clinic, w.doctor, pid)["renewed_by"] == second["id"]
+        assert view(clinic, w.doctor, second["id"])["renewed_from"] == pid
+
     def test_an_allergy_blocks_issue_through_the_allergy_group(self, clinic: Clinic) -> None:
         w = ward(clinic, allergies=["Penicillin"])
         pid = written(clinic, w, item("Amoxicillin/clavulanic acid", item_id="co-amoxiclav"))

@@ -372,6 +372,18 @@ def test_renewal_links_the_old_prescription_to_the_new_one() -> None:
         old.renewed(str(uuid4()), DOCTOR)
 
 
+def test_a_prescription_whose_renewal_was_cancelled_is_renewed_again() -> None:
+    old = issued(item("Paracetamol"))
+    old.renewed(str(uuid4()), DOCTOR)
+    old = given(old)
+    second = str(uuid4())
+
+    old.renewed(second, DOCTOR, earlier_renewal_cancelled=True)
+
+    assert emitted(old) == ["Renewed"]
+    assert old.renewed_by == second
+
+
 def test_a_renewal_carries_the_prescription_it_renews() -> None:
     renewal = Prescription.write(uuid4(), "c-1", "patient-1", "doctor-1", [item()], "UTC", NOW, DOCTOR, renewed_from="old-id")
     assert renewal.view()["renewed_from"] == "old-id"
