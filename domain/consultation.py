@@ -23,6 +23,16 @@ from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransi
 
 ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 MIN_REASON_LENGTH = 3
+EARLIEST_ONSET = date(1900, 1, 1)
+LONGEST = {
+    "complaint": 2000,
+    "note": 20_000,
+    "name": 200,
+    "duration": 100,
+    "description": 500,
+    "filename": 255,
+    "reason": 500,
+}
 
 
 class Kind(StrEnum):
@@ -142,14 +152,17 @@ def icd10(code: str) -> str:
     return canonical
 
 
-def _text(value: Any, field: str) -> str:
+def _text(value: Any, field: str, longest: int) -> str:
+    """Text of at most longest characters, checked here too so amendments keep the limits recording has."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{field} must not be empty.", field=field)
+    if len(value.strip()) > longest:
+        raise InvalidInputError(f"{field} is at most {longest} characters.", field=field)
     return value.strip()
 
 
-def _optional_text(value: Any, field: str) -> str | None:
-    return None if value is None or value == "" else _text(value, field)
+def _optional_text(value: Any, field: str, longest: int) -> str | None:
+    return None if value is None or value == "" else _text(value, field, longest)
 
 
 def _choice(enum: type[StrEnum], value: Any, field: str) -> str:
@@ -176,10 +189,14 @@ def _onset(value: Any, now: datetime) -> str | None:
         except ValueError:
             raise InvalidInputError("onset is an ISO date or date-time.", field="onset") from None
     if isinstance(value, datetime):
+        if value.date() < EARLIEST_ONSET:
+            raise InvalidInputError(f"onset is on or after {EARLIEST_ONSET.isoformat()}.", field="onset")
         return _not_after(value, now, "onset").isoformat()
     if isinstance(value, date):
         if value > now.date():
             raise InvalidInputError("onset cannot be in the future.", field="onset")
+        if value < EARLIEST_ONSET:
+            raise InvalidInputError(f"onset is on or after {EARLIEST_ONSET.isoformat()}.", field="onset")
         return value.isoformat()
     raise InvalidInputError("onset is an ISO date or date-time.", field="onset")
 
@@ -241,7 +258,7 @@ class Consultation(Aggregate):
     def record_complaint(self, entry_id: str, text: str, now: datetime, cause: Cause) -> None:
         if entry_id in self.entries:
             return
-        text = _text(text, "text")
+        text = _text(text, "text", LONGEST["complaint"])
         current = self.complaint
         if current is not None and current["current"]["text"] == text:
             return
@@ -299,7 +316,7 @@ class Consultation(Aggregate):
         if entry_id in self.entries:
             return
         self._require_open()
-        self._note_added(entry_id, _text(text, "text"), author_id, now, cause.as_dict())
+        self._note_added(entry_id, _text(text, "text", LONGEST["note"]), author_id, now, cause.as_dict())
 
     def attach(
         self,
@@ -316,7 +333,7 @@ class Consultation(Aggregate):
             return
         self._require_open()
         kind = _choice(AttachmentKind, kind, "kind")
-        filename = _text(filename, "filename")
+        filename = _text(filename, "filename", LONGEST["filename"])
         if not SHA256_HEX.match(sha256):
             raise InvalidInputError("sha256 is 64 lower-case hexadecimal digits.", field="sha256")
         if size <= 0:
@@ -324,7 +341,7 @@ class Consultation(Aggregate):
         self._attached(attachment_id, kind, filename, content_type, size, sha256, now, cause.as_dict())
 
     def recommend_follow_up(self, on: date, reason: str, now: datetime, cause: Cause) -> None:
-        reason = _text(reason, "reason")
+        reason = _text(reason, "reason", LONGEST["reason"])
         if self.follow_up is not None and self.follow_up["date"] == on.isoformat() and self.follow_up["reason"] == reason:
             return
         self._require_open()
@@ -361,7 +378,7 @@ class Consultation(Aggregate):
         entry = self.entries.get(entry_id)
         if entry is None:
             raise UnknownEntryError(f"This consultation has no entry {entry_id}.", field="entry_id")
-        reason = _text(reason, "reason")
+        reason = _text(reason, "reason", LONGEST["reason"])
         if len(reason) < MIN_REASON_LENGTH:
             raise InvalidInputError(f"Give a reason of at least {MIN_REASON_LENGTH} characters.", field="reason")
         kind = EntryKind(entry["entry_kind"])
@@ -392,7 +409,7 @@ class Consultation(Aggregate):
     def _amended_values(self, kind: EntryKind, entry: dict[str, Any], changes: dict[str, Any], now: datetime) -> dict[str, Any]:
         merged = {**entry["current"], **changes}
         if kind in (EntryKind.COMPLAINT, EntryKind.NOTE):
-            return {"text": _text(merged["text"], "text")}
+            return {"text": _text(merged["text"], "text", LONGEST[kind.value])}
         if kind == EntryKind.SYMPTOM:
             return self._symptom(merged, now)
         if kind == EntryKind.DIAGNOSIS:
@@ -421,10 +438,10 @@ class Consultation(Aggregate):
     @staticmethod
     def _symptom(values: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {
-            "name": _text(values.get("name"), "name"),
+            "name": _text(values.get("name"), "name", LONGEST["name"]),
             "onset": _onset(values.get("onset"), now),
             "severity": _choice(Severity, values.get("severity"), "severity"),
-            "duration": _optional_text(values.get("duration"), "duration"),
+            "duration": _optional_text(values.get("duration"), "duration", LONGEST["duration"]),
         }
 
     @staticmethod
@@ -434,7 +451,7 @@ class Consultation(Aggregate):
             raise InvalidInputError("code is an ICD-10 code.", field="code")
         return {
             "code": icd10(code),
-            "description": _text(values.get("description"), "description"),
+            "description": _text(values.get("description"), "description", LONGEST["description"]),
             "rank": _choice(Rank, values.get("rank"), "rank"),
             "status": _choice(DiagnosisStatus, values.get("status"), "status"),
         }

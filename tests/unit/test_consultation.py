@@ -376,6 +376,41 @@ def test_an_amendment_carries_a_reason_and_known_fields_with_valid_values():
         c.amend("amendment-1", "diagnosis-1", {"code": "nonsense"}, "typo", LATER, CAUSE)
 
 
+@pytest.mark.parametrize(
+    "entry_id, changes, field",
+    [
+        ("complaint-1", {"text": "c" * 2001}, "text"),
+        ("note-1", {"text": "n" * 20_001}, "text"),
+        ("symptom-1", {"name": "s" * 201}, "name"),
+        ("symptom-1", {"duration": "d" * 101}, "duration"),
+        ("symptom-1", {"onset": "1899-12-31"}, "onset"),
+        ("diagnosis-1", {"description": "x" * 501}, "description"),
+    ],
+)
+def test_an_amendment_keeps_the_limits_recording_has(entry_id, changes, field):
+    c = started()
+    c.record_complaint("complaint-1", "Cough", NOW, CAUSE)
+    c.record_symptom("symptom-1", "cough", None, "mild", None, NOW, CAUSE)
+    c.record_diagnosis("diagnosis-1", "J06.9", "Acute URTI", "primary", "provisional", NOW, CAUSE)
+    c.add_note("note-1", "Fluids and rest.", "doctor-1", NOW, CAUSE)
+    c = given(c)
+
+    with refused(InvalidInputError, c) as info:
+        c.amend("amendment-1", entry_id, changes, "corrected on review", LATER, CAUSE)
+
+    assert info.value.details["field"] == field
+
+
+def test_the_longest_texts_are_recorded():
+    c = started()
+
+    c.record_complaint("complaint-1", "c" * 2000, NOW, CAUSE)
+    c.add_note("note-1", "n" * 20_000, "doctor-1", NOW, CAUSE)
+    c.record_symptom("symptom-1", "s" * 200, "1900-01-01", "mild", "d" * 100, NOW, CAUSE)
+
+    assert emitted(c) == ["Started", "ComplaintRecorded", "NoteAdded", "SymptomRecorded"]
+
+
 def test_repeating_an_amendment_or_changing_nothing_emits_nothing():
     c = signed()
     c.amend("amendment-1", "note-1", {"text": "Rest."}, "shorter", LATER, CAUSE)
