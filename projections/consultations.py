@@ -138,9 +138,16 @@ def search_consultations(
         query = query.where(
             exists().where(
                 d.c.consultation_id == c.c.id,
-                or_(d.c.code == diagnosis_code, d.c.code.startswith(f"{diagnosis_code}.", autoescape=True)),
+                _code_or_subcode(d.c.code, diagnosis_code),
             )
         )
     raw = _page(conn, query, page, page_size)
     documents = [row["document"] for row in raw.items]
     return Page([d if clinical else administrative(d) for d in documents], raw.total, raw.page, raw.page_size)
+
+
+def _code_or_subcode(column: Any, code: str) -> Any:
+    """The code and its subcodes: I20 finds I20 and I20.9; E11.6 finds E11.6 and E11.65."""
+    if "." in code:
+        return column.startswith(code, autoescape=True)
+    return or_(column == code, column.startswith(f"{code}.", autoescape=True))

@@ -315,6 +315,18 @@ class TestSearch:
         expect(clinic.get(analyst, "/consultations"), 403, "forbidden")
         expect(clinic.get(auditor, "/consultations", diagnosis_code="20"), 422, field="diagnosis_code")
 
+    def test_a_code_finds_its_subcodes(self, clinic: Clinic) -> None:
+        visit = open_visit(clinic)
+        recorded(clinic, visit.doctor, visit.consultation_id, "diagnoses", {"code": "E11.65", "description": "T2DM with hyperglycaemia", "rank": "primary"})
+        latest = clinic.latest()
+
+        def found(code: str) -> bool:
+            items = clinic.read(visit.auditor, "/consultations", after=latest, diagnosis_code=code)["items"]
+            return visit.consultation_id in {item["id"] for item in items}
+
+        assert [found(code) for code in ("E11", "E11.6", "E11.65")] == [True, True, True]
+        assert [found(code) for code in ("E11.5", "E11.651", "E12")] == [False, False, False]
+
     def test_date_range(self, clinic: Clinic) -> None:
         visit = signed_visit(clinic)
         started = consultation(clinic, visit.doctor, visit.consultation_id)["started_at"]
