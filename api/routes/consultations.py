@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -23,7 +24,7 @@ from api.consultation_schemas import (
     VitalSignsRecord,
 )
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
-from api.schemas import CommandResult, Moment, Page, _printable
+from api.schemas import CommandResult, Moment, Page
 from commands import consultations as commands
 from domain.attachments import AttachmentKind, AttachmentTooLargeError, sha256_hex
 from domain.consultation import Kind, Status, icd10
@@ -192,10 +193,10 @@ def add_attachment(
 
 def _filename(given: str | None) -> str:
     name = PureWindowsPath(PurePosixPath(given or "").name).name.strip()
-    try:
-        _printable(name)
-    except ValueError:
-        raise InvalidInputError("The file name must not contain control characters.", field="file") from None
+    # Control and format characters (a right-to-left override can make "scan\u202egnp.exe" read as
+    # "scanexe.png") have no place in a file name shown to clinicians.
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise InvalidInputError("The file name must not contain control or formatting characters.", field="file")
     return name[-MAX_FILENAME:] or "attachment"
 
 

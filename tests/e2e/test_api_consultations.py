@@ -258,6 +258,15 @@ class TestAttachments:
         expect(upload(clinic, doctor, cid, PDF, "application/pdf", kind="photo"), 422, "attachment_type_refused", "file")
         expect(upload(clinic, doctor, cid, PNG, "image/png", kind="photo", name="rash.png"), 201)
 
+    def test_a_file_name_with_control_or_formatting_characters_is_refused(self, clinic: Clinic) -> None:
+        visit = open_visit(clinic)
+        doctor, cid = visit.doctor, visit.consultation_id
+
+        for name in ("scan\u202egnp.pdf", "scan\u200b.pdf", "scan\x7f.pdf", "scan\u2028.pdf"):
+            expect(upload(clinic, doctor, cid, PDF, "application/pdf", name=name), 422, field="file")
+        expect(upload(clinic, doctor, cid, PDF, "application/pdf", name="Röntgenbefund 2026.pdf"), 201)
+        assert [a["filename"] for a in consultation(clinic, doctor, cid, after=clinic.latest())["attachments"]] == ["Röntgenbefund 2026.pdf"]
+
     def test_a_repeated_form_field_is_refused_not_half_taken(self, clinic: Clinic) -> None:
         visit = open_visit(clinic)
         path = f"/consultations/{visit.consultation_id}/attachments"
