@@ -207,6 +207,9 @@ class CommandResult(BaseModel):
 class SweepResult(CommandResult):
     examined: int = Field(description="How many records the sweep looked at.")
     changed: list[str] = Field(description="The ids of the records it changed.")
+    could_not_check: list[str] = Field(
+        default=[], description="Re-check only: prescriptions whose patient's allergies could not be read, left as they were."
+    )
 
 
 class Availability(Strict):

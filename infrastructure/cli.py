@@ -143,6 +143,9 @@ def recheck_prescriptions() -> None:
     try:
         outcome = prescriptions.recheck_prescriptions(m.services, prescriptions.RecheckPrescriptions(), OPERATOR)
         typer.echo(f"table {outcome.id}: {outcome.examined} active prescriptions, {len(outcome.changed)} re-checked")
+        if outcome.could_not_check:
+            typer.echo(f"could not check (allergies unreadable): {', '.join(outcome.could_not_check)}", err=True)
+            raise typer.Exit(code=1)
     except CheckerUnavailableError as error:
         typer.echo(f"nothing re-checked: {error.message}", err=True)
         raise typer.Exit(code=1) from None

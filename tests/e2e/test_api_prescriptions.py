@@ -221,6 +221,22 @@ class TestChecker:
         expect(act(clinic, w.doctor, pid, "issue", {"override_reason": OVERRIDE}), 503, "checker_unavailable")
         assert view(clinic, w.doctor, pid)["status"] == "draft"
 
+    def test_a_recheck_passes_over_a_patient_whose_allergies_cannot_be_read_and_names_them(self, clinic_with, tmp_path: Path) -> None:
+        clinic = clinic_with(interaction_table=table_file(tmp_path, "local-1"))
+        unreadable, readable = ward(clinic), ward(clinic)
+        held_back, checked = issued(clinic, unreadable, item("Paracetamol")), issued(clinic, readable, item("Paracetamol"))
+        patient = clinic.medledger.store.find(Patient, UUID(unreadable.patient.profile_id), fresh=True)
+        patient.update_profile({"allergies": ["latex", {"substance": "sulfa"}]}, Cause("operator", Role.ADMIN, "test"))
+        clinic.medledger.store.save(patient)
+        clinic.read(readable.admin, "/prescriptions", after=clinic.latest())
+        table_file(tmp_path, "local-2")
+
+        answer = expect(post(clinic, readable.admin, "/prescriptions/recheck"), 200)
+
+        assert (answer["changed"], answer["could_not_check"]) == ([checked], [held_back])
+        assert view(clinic, readable.auditor, checked)["checks"][-1]["table_version"] == "local-2"
+        assert [c["table_version"] for c in view(clinic, readable.auditor, held_back)["checks"]] == ["local-1"]
+
     def test_a_table_update_rechecks_active_prescriptions_and_flags_only_new_hazards(self, clinic_with, tmp_path: Path) -> None:
         path = table_file(tmp_path, "local-1")
         clinic = clinic_with(interaction_table=path)
