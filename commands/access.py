@@ -33,7 +33,7 @@ def doctor_basis(svc: Services, doctor_id: str, patient_id: str) -> Basis | None
     """The strongest reason a doctor may open the record now (a relationship, then an appointment, then
     emergency access), read fresh from the store, if any."""
     now = svc.clock()
-    care = svc.store.find(PatientCare, care_id(patient_id), fresh=True)
+    care = svc.store.find(PatientCare, care_id(patient_id))
     basis = care.basis(doctor_id, now) if care is not None else None
     if basis in (None, Basis.EMERGENCY) and svc.visits.doctor_sees_patient(doctor_id, patient_id, now):
         basis = Basis.APPOINTMENT

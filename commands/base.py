@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.medication_safety import InteractionTable
-from domain.shared import Cause, ConflictError, DomainError, ForbiddenError, NotFoundError, Role
+from domain.shared import Cause, ConflictError, ForbiddenError, NotFoundError, Role
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -23,13 +23,17 @@ RETRY_PATIENCE_SECONDS = 5.0
 
 
 class Store(Protocol):
-    def find(self, cls: type[A], aggregate_id: UUID | str, *, fresh: bool = False) -> A | None: ...
+    def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
+        """A private copy of the aggregate at its latest recorded version, or None."""
+        ...
 
-    def save(self, *aggregates: Aggregate | None) -> int | None: ...
+    def find_all(self, *wanted: tuple[type[Aggregate], UUID | str]) -> list[Any]:
+        """Like find for several aggregates at once (one round trip)."""
+        ...
 
-    def start_attempt(self) -> None: ...
-
-    def read_changes_that_failed(self) -> bool: ...
+    def save(self, *aggregates: Aggregate | None) -> int | None:
+        """Records the new events of the aggregates atomically; IntegrityError when one moved on since it was read."""
+        ...
 
 
 class PasswordHasher(Protocol):
@@ -178,27 +182,18 @@ def change(store: Store, load_one: Callable[[], A], act: Callable[[A], None], an
 
 
 def retrying(store: Store, decide: Callable[[], R], patience: float = RETRY_PATIENCE_SECONDS) -> R:
-    """Runs load-decide-save again when the save lost a race; safe because each try reloads.
+    """Runs load-decide-save again when the save lost a race; safe because each try reloads the latest state.
 
     Many commands on one busy stream (a popular doctor's day) each win one commit round in turn,
     so retries are bounded by time rather than by count, with jitter so contenders spread out.
-    A refusal or a no-op decided on another command's changes that then failed to record is
-    decided again, so answers only ever describe recorded history.
     """
     deadline = time.monotonic() + patience
     attempt = 0
     while True:
-        store.start_attempt()
         try:
-            result = decide()
-        except DomainError:
-            if not store.read_changes_that_failed():
-                raise
+            return decide()
         except IntegrityError:
+            attempt += 1
+            if time.monotonic() >= deadline:
+                raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.") from None
             time.sleep(random.uniform(0, min(0.002 * attempt, 0.02)))
-        else:
-            if not store.read_changes_that_failed():
-                return result
-        attempt += 1
-        if time.monotonic() >= deadline:
-            raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.")

@@ -156,7 +156,7 @@ def _consultation_of(svc: Services, actor: Actor, consultation_id: str) -> Consu
 
 
 def _allergies(svc: Services, patient_id: str) -> list[str]:
-    patient = svc.store.find(Patient, patient_id, fresh=True)
+    patient = svc.store.find(Patient, patient_id)
     allergies = patient.profile.get("allergies") if patient is not None else None
     if patient is None or not isinstance(allergies, (list, type(None))) or not all(isinstance(a, str) for a in allergies or []):
         raise CheckerUnavailableError("The patient's allergies cannot be read, so the safety check cannot run.")

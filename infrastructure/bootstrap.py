@@ -74,7 +74,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         app,
         group_commit=settings.group_commit,
         cache_size=settings.aggregate_cache_size,
-        cache_fresh_seconds=settings.aggregate_cache_fresh_seconds,
     )
     projection = ProjectionWorker(app, write_engine, all_projectors(), settings.projector_poll_seconds)
     projection.create_tables()

@@ -1,31 +1,25 @@
-"""The clinic's event store: one eventsourcing application, loads aggregates, saves them in group commits."""
+"""The clinic's event store: loads aggregates at their latest recorded version, saves them in group commits."""
 
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
-import time
-import weakref
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from functools import cached_property
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    IntegrityError,
-    JSONTranscoder,
-    PersistenceError,
-    StoredEvent,
-    Transcoding,
-)
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, StoredEvent, Transcoding
 
+from infrastructure.recorders import ClinicPostgresRecorder, ClinicSQLiteRecorder
 
 A = TypeVar("A", bound=Aggregate)
+Recorder = ClinicPostgresRecorder | ClinicSQLiteRecorder
 
 
 class DateAsISO(Transcoding):
@@ -50,67 +44,59 @@ class Clinic(Application[UUID]):
 
 
 class StoreUnavailableError(Exception):
-    """Raised when the event store cannot be reached or fails to record."""
+    """Raised when the event store cannot be reached, or did not take a change within the time allowed."""
 
 
-class DependencyFailedError(IntegrityError):
-    """Raised for a unit built on another command's staged changes when that command failed to record."""
-
-
-class StagedChangesAheadError(IntegrityError):
-    """Raised when a command was decided on an older state than changes already staged in this process."""
+class StaleDecisionError(IntegrityError):
+    """Raised when a stream had moved past the version a command decided on by the time its events were recorded."""
 
 
 @dataclass(eq=False)
 class Unit:
-    """One command's events, already encoded, and the staged units whose changes it built upon."""
+    """One command's events, encoded and waiting to be recorded together."""
 
-    originator_ids: set[UUID]
     stored: list[StoredEvent]
-    depends_on: list[Unit] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
-    position: int | None = None
+    positions: Sequence[int] = ()
     error: BaseException | None = None
+    taken: bool = False
+    abandoned: bool = False
 
-    @property
-    def recorded(self) -> bool:
-        return self.done.is_set() and self.error is None
+    @cached_property
+    def first_versions(self) -> dict[UUID, int]:
+        """Each stream's first new version: the stream must stand one below it when the unit is recorded."""
+        first: dict[UUID, int] = {}
+        for event in self.stored:
+            first.setdefault(event.originator_id, event.originator_version)
+        return first
 
-    @property
-    def doomed(self) -> bool:
-        """Failed, or built (directly or not) on changes that failed to record."""
-        if self.done.is_set():
-            return self.error is not None
-        return any(d.doomed for d in self.depends_on)
+    def is_stale(self, current: dict[UUID, int]) -> bool:
+        return any(current.get(stream, 0) != version - 1 for stream, version in self.first_versions.items())
 
-    @property
-    def failed_dependency(self) -> Unit | None:
-        return next((d for d in self.depends_on if d.doomed), None)
-
-    def finish(self, error: BaseException | None = None) -> None:
-        if error is not None:
-            self.error = error
-        self.depends_on = []
+    def finish(self, positions: Sequence[int] = (), error: BaseException | None = None) -> None:
+        self.positions, self.error = positions, error
         self.done.set()
 
 
 class GroupCommitter:
     """Records the units of all commands waiting at one moment in one transaction (one table lock).
 
-    Each unit still gets its own outcome: when the batch conflicts, units are retried one by one
-    so only the stale ones fail. A unit that touches a stream already in the batch joins it only if
-    it was built on that unit's staged changes (its events follow them); otherwise it waits for the
-    next batch, since at most one of them can succeed. A unit whose base failed fails too, so a
-    stream never gets a gap. Encoding happens in the callers' threads, so this thread holds the GIL
-    for little more than the round trip.
+    Units touching the same stream go to different batches, since at most one of them can be current; one that
+    a unit recorded here has already outrun fails at once, without a round trip. When a batch conflicts (another
+    process moved a stream), the streams' current versions show which units were decided on an older state:
+    those fail (their commands decide again), and the others are recorded in one more transaction.
     """
 
-    def __init__(self, recorder: ApplicationRecorder, max_batch: int = 500) -> None:
+    REMEMBERED_STREAMS = 10_000
+
+    def __init__(self, recorder: Recorder, on_batch: Callable[[int], None] | None = None, max_batch: int = 500) -> None:
         self.recorder = recorder
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self._queue: deque[Unit] = deque()
         self._ready = threading.Condition()
         self._stopped = False
+        self._recorded: OrderedDict[UUID, int] = OrderedDict()  # the last version recorded here of recent streams
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -121,6 +107,14 @@ class GroupCommitter:
             self._queue.append(unit)
             self._ready.notify()
 
+    def abandon(self, unit: Unit) -> bool:
+        """Withdraws a unit not yet taken into a transaction; answers False if it is already being recorded."""
+        with self._ready:
+            if unit.taken:
+                return False
+            unit.abandoned = True
+            return True
+
     def stop(self) -> None:
         with self._ready:
             self._stopped = True
@@ -129,23 +123,22 @@ class GroupCommitter:
 
     def _take_batch(self) -> list[Unit]:
         batch: list[Unit] = []
-        in_batch: set[int] = set()
+        later: list[Unit] = []
         touched: set[UUID] = set()
-        deferred: list[Unit] = []
         while self._queue and len(batch) < self.max_batch:
             unit = self._queue.popleft()
-            if unit.failed_dependency is not None:
-                unit.finish(DependencyFailedError("built on changes that were not recorded"))
+            if unit.abandoned:
                 continue
-            pending = [d for d in unit.depends_on if not d.recorded]
-            covered = {i for d in pending for i in d.originator_ids}
-            if any(id(d) not in in_batch for d in pending) or (unit.originator_ids & touched) - covered:
-                deferred.append(unit)
+            if any(self._recorded.get(stream, 0) >= version for stream, version in unit.first_versions.items()):
+                unit.finish(error=StaleDecisionError("The record changed after this command read it."))
                 continue
-            touched |= unit.originator_ids
-            in_batch.add(id(unit))
-            batch.append(unit)
-        self._queue.extendleft(reversed(deferred))
+            if touched.isdisjoint(unit.first_versions):
+                touched.update(unit.first_versions)
+                unit.taken = True
+                batch.append(unit)
+            else:
+                later.append(unit)
+        self._queue.extendleft(reversed(later))
         return batch
 
     def _run(self) -> None:
@@ -160,197 +153,150 @@ class GroupCommitter:
                 self._commit(batch)
 
     def _commit(self, batch: list[Unit]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         try:
-            if len(batch) == 1:
-                self._record(batch[0])
-                return
             try:
-                ids = record(self.recorder, [s for unit in batch for s in unit.stored])
+                self._record(batch)
             except IntegrityError:
-                for unit in batch:
-                    self._record(unit)
-            else:
-                offset = 0
-                for unit in batch:
-                    offset += len(unit.stored)
-                    unit.position = ids[offset - 1]
+                self._record_current(batch)
         except BaseException as error:  # noqa: BLE001 - every waiter must learn the outcome
             for unit in batch:
-                if unit.position is None and unit.error is None:
-                    unit.error = error
-        finally:
-            for unit in batch:
-                unit.finish()
+                if not unit.done.is_set():
+                    unit.finish(error=error)
 
-    def _record(self, unit: Unit) -> None:
-        if unit.failed_dependency is not None:
-            unit.finish(DependencyFailedError("built on changes that were not recorded"))
-            return
-        try:
-            unit.position = record(self.recorder, unit.stored)[-1]
-        except IntegrityError as error:
-            unit.error = error
-        finally:
-            unit.finish()
+    def _record(self, units: list[Unit]) -> None:
+        positions = self.recorder.insert_events([event for unit in units for event in unit.stored]) or []
+        offset = 0
+        for unit in units:
+            unit.finish(positions[offset : offset + len(unit.stored)])
+            offset += len(unit.stored)
+            for event in unit.stored:
+                self._recorded[event.originator_id] = event.originator_version
+                self._recorded.move_to_end(event.originator_id)
+        while len(self._recorded) > self.REMEMBERED_STREAMS:
+            self._recorded.popitem(last=False)
 
-
-def record(recorder: ApplicationRecorder, stored: list[StoredEvent]) -> list[int]:
-    """Inserts stored events atomically; answers their positions in the application log, in order."""
-    return list(recorder.insert_events(stored) or [])
-
-
-def fork(aggregate: A) -> A:
-    """A private copy for one command: aggregates hold immutable values in flat containers, so this is enough."""
-    twin = copy.copy(aggregate)
-    for name, value in vars(aggregate).items():
-        if isinstance(value, (dict, list, set)):
-            setattr(twin, name, type(value)(value))
-    return twin
-
-
-@dataclass
-class _Cached:
-    aggregate: Aggregate | None
-    verified_at: float
-    staged_by: Unit | None = None
-
-    @property
-    def pending(self) -> bool:
-        return self.staged_by is not None and not self.staged_by.done.is_set() and not self.staged_by.doomed
+    def _record_current(self, batch: list[Unit]) -> None:
+        """Fails the units decided on an older state and records the rest in one more transaction (again only
+        if another process recorded something in between: each round fails at least one unit)."""
+        pending = batch
+        while pending:
+            current = self.recorder.current_versions({stream for unit in pending for stream in unit.first_versions})
+            stale = [unit for unit in pending if unit.is_stale(current)] or pending
+            for unit in stale:
+                unit.finish(error=StaleDecisionError("The record changed after this command read it."))
+            pending = [unit for unit in pending if not unit.done.is_set()]
+            try:
+                if pending:
+                    self._record(pending)
+                return
+            except IntegrityError:
+                continue
 
 
-class AggregateCache:
-    """Recently used aggregates of this process, as of their last verified or staged version.
+class RecordedStates:
+    """The last recorded state of recently used aggregates, pickled: immutable bytes, so every copy handed out
+    is built afresh and shares nothing with any other, and nothing unrecorded ever gets in."""
 
-    Writes stay safe whatever the cache says: a save from a stale copy fails its version check and the
-    command reloads. Entries not verified for `fresh_seconds` are fast-forwarded from the store before
-    use, which bounds how stale a read-only dependency (a doctor's availability) can be. An entry staged
-    by a command whose events are still on their way to the store is handed out as it is, so commands on
-    a busy stream follow each other without waiting for each commit.
-    """
-
-    def __init__(self, maxsize: int, fresh_seconds: float) -> None:
+    def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self.fresh_seconds = fresh_seconds
-        self._entries: OrderedDict[UUID, _Cached] = OrderedDict()
-        self.lock = threading.RLock()
+        self._entries: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def get(self, aggregate_id: UUID) -> _Cached | None:
-        with self.lock:
+    def get(self, aggregate_id: UUID) -> tuple[int, bytes] | None:
+        """The version and pickled state last recorded of the aggregate, if this process knows it."""
+        with self._lock:
             entry = self._entries.get(aggregate_id)
             if entry is not None:
                 self._entries.move_to_end(aggregate_id)
             return entry
 
-    def put(self, aggregate_id: UUID, aggregate: Aggregate | None, staged_by: Unit | None = None) -> None:
-        with self.lock:
-            current = self._entries.get(aggregate_id)
-            if aggregate is not None and current is not None and current.aggregate is not None:
-                if current.aggregate.version > aggregate.version:
-                    return
-            self._entries[aggregate_id] = _Cached(aggregate, time.monotonic(), staged_by)
-            self._entries.move_to_end(aggregate_id)
+    def remember(self, aggregate: Aggregate) -> None:
+        if self.maxsize <= 0:
+            return
+        state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            entry = self._entries.get(aggregate.id)
+            if entry is not None and entry[0] >= aggregate.version:
+                return
+            self._entries[aggregate.id] = (aggregate.version, state)
+            self._entries.move_to_end(aggregate.id)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
-    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
-        with self.lock:
-            for aggregate_id in aggregate_ids:
-                self._entries.pop(aggregate_id, None)
 
-    def evict_staged(self, unit: Unit) -> None:
-        with self.lock:
-            for aggregate_id in list(unit.originator_ids):
-                entry = self._entries.get(aggregate_id)
-                if entry is not None and entry.staged_by is unit:
-                    del self._entries[aggregate_id]
-
-    def is_usable(self, entry: _Cached) -> bool:
-        if entry.staged_by is not None and entry.staged_by.doomed:
-            return False
-        if entry.pending:
-            return True
-        return time.monotonic() - entry.verified_at < self.fresh_seconds
+def _uuid(aggregate_id: UUID | str) -> UUID | None:
+    if isinstance(aggregate_id, UUID):
+        return aggregate_id
+    try:
+        return UUID(str(aggregate_id))
+    except ValueError:
+        return None
 
 
 class EventStore:
-    """Loads aggregates and saves their new events; the only door to the clinic's history."""
+    """Loads aggregates and saves their new events; the only door to the clinic's history.
+
+    Every load reads the stream's events after the version this process last saw (one query for all the
+    streams asked for at once), so a command always decides on the latest recorded version; the events
+    before it come from a process-local copy of recorded states.
+    """
 
     def __init__(
-        self, app: Clinic, *, group_commit: bool = True, cache_size: int = 20_000, cache_fresh_seconds: float = 1.0
+        self,
+        app: Clinic,
+        *,
+        group_commit: bool = True,
+        cache_size: int = 20_000,
+        save_timeout: float = 5.0,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.app = app
-        self._committer = GroupCommitter(app.recorder) if group_commit else None
-        self._cache = AggregateCache(cache_size, cache_fresh_seconds) if cache_size > 0 else None
-        self._origins: dict[int, Unit] = {}  # id(fork) -> the pending unit whose staged state it copies
-        self._attempt = threading.local()  # the staged units this thread's current decision has read
+        self.recorder: Recorder = app.recorder  # type: ignore[assignment]
+        self.save_timeout = save_timeout
+        self._committer = GroupCommitter(self.recorder, on_batch) if group_commit else None
+        self._states = RecordedStates(cache_size)
         self.after_save: list[Callable[[], None]] = []
 
-    def find(self, cls: type[A], aggregate_id: UUID | str, *, fresh: bool = False) -> A | None:
-        """A private copy of the aggregate for one command, or None if it does not exist (as that type).
+    def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
+        """A private copy of the aggregate at its latest recorded version, or None if it does not exist (as that type)."""
+        (found,) = self.find_all((cls, aggregate_id))
+        return found
 
-        fresh reads the store itself, for checks that must see other processes' changes at once.
-        """
+    def find_all(self, *wanted: tuple[type[Aggregate], UUID | str]) -> list[Any]:
+        """Like find for several aggregates, read in one round trip."""
+        ids = [_uuid(aggregate_id) for _, aggregate_id in wanted]
+        loaded = self._load({uid for uid in ids if uid is not None})
+        return [
+            loaded.get(uid) if uid is not None and isinstance(loaded.get(uid), cls) else None
+            for (cls, _), uid in zip(wanted, ids)
+        ]
+
+    def _load(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate | None]:
+        recorded = {uid: self._states.get(uid) for uid in ids}
         try:
-            uid = aggregate_id if isinstance(aggregate_id, UUID) else UUID(str(aggregate_id))
-        except ValueError:
-            return None
-        try:
-            aggregate, origin = (self._read(uid), None) if fresh else self._load(uid)
+            newer = self.recorder.newer_events({uid: entry[0] if entry else 0 for uid, entry in recorded.items()})
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
-        if not isinstance(aggregate, cls):
-            return None
-        twin = fork(aggregate)
-        if origin is not None:
-            self._origins[id(twin)] = origin
-            weakref.finalize(twin, self._origins.pop, id(twin), None)
-            self._read_staged().append(origin)
-        return twin
-
-    def _read_staged(self) -> list[Unit]:
-        if not hasattr(self._attempt, "units"):
-            self._attempt.units = []
-        return self._attempt.units
-
-    def start_attempt(self) -> None:
-        """Forgets which staged changes earlier decisions of this thread have read."""
-        self._attempt.units = []
-
-    def read_changes_that_failed(self) -> bool:
-        """Waits for the staged changes this decision read; answers whether any of them failed to record.
-
-        A decision that saves is chained to what it read and fails with it; one that saves nothing (a
-        refusal, or "already done") calls this before its answer is given.
-        """
-        units, self._attempt.units = self._read_staged(), []
-        for unit in units:
-            unit.done.wait(30)
-        return any(unit.error is not None or not unit.done.is_set() for unit in units)
-
-    def _load(self, uid: UUID) -> tuple[Aggregate | None, Unit | None]:
-        """The aggregate as this process knows it, and the unit that staged it if still on its way."""
-        if self._cache is None:
-            return self._read(uid), None
-        entry = self._cache.get(uid)
-        if entry is not None and self._cache.is_usable(entry):
-            return entry.aggregate, entry.staged_by if entry.pending else None
-        if entry is not None and entry.aggregate is not None and (entry.staged_by is None or entry.staged_by.recorded):
-            newer = self.app.events.get(originator_id=uid, gt=entry.aggregate.version)
-            aggregate = project_aggregate(fork(entry.aggregate), newer)
-        else:
-            aggregate = self._read(uid)
-        self._cache.put(uid, aggregate)
-        return aggregate, None
-
-    def _read(self, uid: UUID) -> Aggregate | None:
-        try:
-            return self.app.repository.get(uid)
-        except AggregateNotFoundError:
-            return None
+        events_of: dict[UUID, list[StoredEvent]] = defaultdict(list)
+        for stored in newer:
+            events_of[stored.originator_id].append(stored)
+        loaded: dict[UUID, Aggregate | None] = {}
+        for uid, entry in recorded.items():
+            aggregate = pickle.loads(entry[1]) if entry else None
+            for stored in events_of[uid]:
+                aggregate = self.app.mapper.to_domain_event(stored).mutate(aggregate)
+            if events_of[uid] and aggregate is not None:
+                self._states.remember(aggregate)
+            loaded[uid] = aggregate
+        return loaded
 
     def save(self, *aggregates: Aggregate | None) -> int | None:
-        """Saves atomically; answers the position of the last event in the application log."""
+        """Records the aggregates' new events atomically; answers the position of the last one in the log.
+
+        Raises StaleDecisionError (an IntegrityError) when a stream moved on since it was loaded: decide again.
+        """
         saved, events = [], []
         for aggregate in aggregates:
             new = aggregate.collect_events() if aggregate is not None else []
@@ -359,67 +305,34 @@ class EventStore:
                 events += new
         if not events:
             return None
-        unit: Unit | None = None
+        stored = [self.app.mapper.to_stored_event(e) for e in events]
         try:
-            stored = [self.app.mapper.to_stored_event(e) for e in events]
-            if self._committer is None:
-                position = record(self.app.recorder, stored)[-1]
-                self._remember(saved)
-            else:
-                unit = Unit({s.originator_id for s in stored}, stored)
-                self._stage(unit, saved)
-                unit.done.wait()
-                if unit.error is not None:
-                    raise unit.error
-                position = unit.position
+            positions = self._record(stored)
         except IntegrityError:
-            self._forget(saved, unit)
             raise
         except PersistenceError as error:
-            self._forget(saved, unit)
             raise StoreUnavailableError(str(error)) from error
-        self._attempt.units = []
+        for aggregate in saved:
+            self._states.remember(aggregate)
         for callback in self.after_save:
             callback()
-        return position
+        return positions[-1]
 
-    def _stage(self, unit: Unit, saved: list[Aggregate]) -> None:
-        """Queues the unit, building on any staged state it was derived from, and stages its own result."""
-        assert self._committer is not None
-        if self._cache is None:
-            self._committer.submit(unit)
-            return
-        with self._cache.lock:
-            for aggregate in saved:
-                origin = self._origins.pop(id(aggregate), None)
-                if origin is not None and origin.doomed:
-                    raise DependencyFailedError(f"{aggregate.id} was decided on changes that were not recorded")
-                if origin is not None and not origin.done.is_set():
-                    unit.depends_on.append(origin)
-                entry = self._cache.get(aggregate.id)
-                if entry is not None and entry.pending and entry.staged_by is not origin:
-                    # A pending entry is only ever replaced by a unit built on it: this one is stale.
-                    raise StagedChangesAheadError(f"{aggregate.id} has newer changes on their way to the store")
-            for aggregate in saved:
-                self._cache.put(aggregate.id, fork(aggregate), staged_by=unit)
-            self._committer.submit(unit)
-
-    def _remember(self, saved: list[Aggregate]) -> None:
-        if self._cache is not None:
-            for aggregate in saved:
-                self._cache.put(aggregate.id, fork(aggregate))
-
-    def _forget(self, saved: list[Aggregate], unit: Unit | None) -> None:
-        if self._cache is None:
-            return
-        if unit is None:
-            self._cache.evict(a.id for a in saved)
-        else:
-            self._cache.evict_staged(unit)
+    def _record(self, stored: list[StoredEvent]) -> Sequence[int]:
+        if self._committer is None:
+            return self.recorder.insert_events(stored) or []
+        unit = Unit(stored)
+        self._committer.submit(unit)
+        if not unit.done.wait(self.save_timeout) and self._committer.abandon(unit):
+            raise StoreUnavailableError("The event store did not take the change in time; nothing was recorded.")
+        unit.done.wait()
+        if unit.error is not None:
+            raise unit.error
+        return unit.positions
 
     def max_position(self) -> int:
         try:
-            return self.app.recorder.max_notification_id() or 0
+            return self.recorder.max_notification_id() or 0
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
 
@@ -427,4 +340,3 @@ class EventStore:
         if self._committer is not None:
             self._committer.stop()
         self.app.close()
-

@@ -33,8 +33,8 @@ class StoreRevocations:
         """The Account's RoleChanged event is the record; nothing else to write."""
 
     def is_active(self, claims: AccessClaims) -> bool:
-        session = self.store.find(Session, claims.session_id, fresh=True)
-        account = self.store.find(Account, claims.account_id, fresh=True)
+        session = self.store.find(Session, claims.session_id)
+        account = self.store.find(Account, claims.account_id)
         return bool(
             session and not session.revoked and account and not account.disabled and account.role == claims.role
         )

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     password_hashing: Literal["standard", "fast"] = "standard"
     group_commit: bool = True
     aggregate_cache_size: int = 20_000
-    aggregate_cache_fresh_seconds: float = 1.0
     gil_switch_interval: float = 0.001
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
@@ -72,6 +71,7 @@ class Settings(BaseSettings):
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "infrastructure.recorders:ClinicSQLiteRecorder",
             }
         url = urlsplit(self.database_url)
         env = {
@@ -85,6 +85,7 @@ class Settings(BaseSettings):
             "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "infrastructure.recorders:ClinicPostgresRecorder",
         }
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema

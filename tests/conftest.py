@@ -120,6 +120,21 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Medledger]:
+    """One system per backend for a whole module of tests that never collide (no projector, real clock)."""
+    values: dict[str, object] = {"data_dir": tmp_path_factory.mktemp("data"), "jwt_secret": TEST_SECRET, "password_hashing": "fast"}
+    schema = f"test_{uuid4().hex[:16]}"
+    if request.param == "postgres":
+        need_postgres()
+        values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=2)
+    system = bootstrap(Settings(**values))
+    yield system
+    system.close()
+    if request.param == "postgres":
+        drop_schema(schema)
+
+
 @pytest.fixture
 def medledger(backend: str, make_settings: SettingsFactory, clock: FakeClock) -> Iterator[Medledger]:
     """The whole system on one backend, with an in-process projector and a fake clock."""

@@ -255,7 +255,6 @@ def server_environment(settings: Settings) -> dict[str, str]:
         MEDLEDGER_PASSWORD_HASHING=settings.password_hashing,
         MEDLEDGER_PROJECTOR_POLL_SECONDS="0.01",
         MEDLEDGER_READ_WAIT_SECONDS="15",
-        MEDLEDGER_AGGREGATE_CACHE_FRESH_SECONDS=str(settings.aggregate_cache_fresh_seconds),
     )
     if settings.database_url:
         env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")

@@ -214,7 +214,7 @@ class TestChecker:
     def test_an_allergy_entry_that_cannot_be_read_makes_the_checker_unavailable(self, clinic: Clinic) -> None:
         w = ward(clinic)
         pid = written(clinic, w, item("Co-trimoxazole"))
-        patient = clinic.medledger.store.find(Patient, UUID(w.patient.profile_id), fresh=True)
+        patient = clinic.medledger.store.find(Patient, UUID(w.patient.profile_id))
         patient.update_profile({"allergies": ["latex", {"substance": "sulfa"}]}, Cause("operator", Role.ADMIN, "test"))
         clinic.medledger.store.save(patient)
         expect(act(clinic, w.doctor, pid, "check"), 503, "checker_unavailable")
@@ -225,7 +225,7 @@ class TestChecker:
         clinic = clinic_with(interaction_table=table_file(tmp_path, "local-1"))
         unreadable, readable = ward(clinic), ward(clinic)
         held_back, checked = issued(clinic, unreadable, item("Paracetamol")), issued(clinic, readable, item("Paracetamol"))
-        patient = clinic.medledger.store.find(Patient, UUID(unreadable.patient.profile_id), fresh=True)
+        patient = clinic.medledger.store.find(Patient, UUID(unreadable.patient.profile_id))
         patient.update_profile({"allergies": ["latex", {"substance": "sulfa"}]}, Cause("operator", Role.ADMIN, "test"))
         clinic.medledger.store.save(patient)
         clinic.read(readable.admin, "/prescriptions", after=clinic.latest())

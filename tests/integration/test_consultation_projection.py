@@ -64,7 +64,7 @@ def test_the_read_model_is_the_aggregates_view(system: Medledger, clock) -> None
 
     system.projection.run_once()
 
-    aggregate = system.store.find(Consultation, cid, fresh=True)
+    aggregate = system.store.find(Consultation, cid)
     row, diagnoses, vitals = stored(system, cid)
     assert row["document"] == aggregate.view()
     assert (row["status"], row["kind"], row["chief_complaint"], row["version"]) == ("signed", "video", "Palpitations", aggregate.version)

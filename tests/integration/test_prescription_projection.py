@@ -36,7 +36,7 @@ def test_the_read_model_is_the_aggregates_view(system: Medledger, clock) -> None
     dispense(system, written, "warfarin", 4)
     system.projection.run_once()
 
-    aggregate = system.store.find(Prescription, written.prescription_id, fresh=True)
+    aggregate = system.store.find(Prescription, written.prescription_id)
     row, items = stored(system, written.prescription_id)
     assert row["document"] == aggregate.view()
     assert (row["status"], row["version"], row["hazard_flagged"]) == ("partially_dispensed", aggregate.version, False)
@@ -95,4 +95,4 @@ def test_a_sweep_reaches_a_prescription_the_read_model_still_shows_as_a_draft(sy
     clock.advance(days=31)
     outcome = p.expire_prescriptions(system.services, p.ExpirePrescriptions(), ADMIN)
     assert outcome.changed == (written.prescription_id,)
-    assert system.store.find(Prescription, written.prescription_id, fresh=True).status.value == "expired"
+    assert system.store.find(Prescription, written.prescription_id).status.value == "expired"

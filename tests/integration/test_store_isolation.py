@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -29,7 +29,7 @@ from domain.prescription import Frequency, Item, Prescription, Route
 from domain.sessions import Session
 from domain.shared import Cause, Role
 from infrastructure.bootstrap import Medledger
-from integration_helpers import running, state
+from integration_helpers import state
 
 CAUSE = Cause("user-3", Role.DOCTOR, "corr-3")
 NOW = datetime(2030, 1, 7, 9, 30, tzinfo=timezone.utc)
@@ -266,28 +266,13 @@ def test_the_cases_cover_every_command_of_every_aggregate() -> None:
     assert not missing, f"add a case (or, if it emits nothing, a QUERIES entry) for: {missing}"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Medledger]:
-    from conftest import POSTGRES_URL, TEST_SECRET, FakeClock, drop_schema, need_postgres
-    from infrastructure.settings import Settings
-
-    values: dict[str, Any] = {"data_dir": tmp_path_factory.mktemp("isolation"), "jwt_secret": TEST_SECRET, "password_hashing": "fast"}
-    schema = f"test_{uuid4().hex[:16]}"
-    if request.param == "postgres":
-        need_postgres()
-        values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=2)
-    with running(Settings(**values), FakeClock()) as system:
-        yield system
-    if request.param == "postgres":
-        drop_schema(schema)
-
-
 def recorded_state(system: Medledger, aggregate: Aggregate) -> dict[str, Any]:
     return state(system.store.app.repository.get(aggregate.id))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_a_command_on_one_copy_changes_no_other_copy(system: Medledger, case: Case) -> None:
+def test_a_command_on_one_copy_changes_no_other_copy(module_system: Medledger, case: Case) -> None:
+    system = module_system
     given = case.given()
     system.store.save(given)
     first, second = system.store.find(case.cls, given.id), system.store.find(case.cls, given.id)
@@ -303,7 +288,8 @@ def test_a_command_on_one_copy_changes_no_other_copy(system: Medledger, case: Ca
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_a_command_leaves_exactly_the_state_its_recorded_events_rebuild(system: Medledger, case: Case) -> None:
+def test_a_command_leaves_exactly_the_state_its_recorded_events_rebuild(module_system: Medledger, case: Case) -> None:
+    system = module_system
     given = case.given()
     system.store.save(given)
     acted = system.store.find(case.cls, given.id)
