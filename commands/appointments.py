@@ -1,4 +1,5 @@
-"""Appointment commands: book, confirm, reschedule, cancel, complete, no-show and status correction."""
+"""Appointment commands: book, confirm, reschedule, cancel, complete, no-show and status correction; and the
+backfill of the access appointments give, for stores written before it was recorded."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from commands.base import (
     retrying,
 )
 from domain import scheduling
-from domain.appointment import Appointment, Status
+from domain.appointment import Appointment, Status, VisitAccess
 from domain.care import PatientCare, care_id
 from domain.doctor_calendar import DoctorCalendar, SlotTakenError
 from domain.doctors import Doctor
@@ -145,6 +146,36 @@ def visit_tracked(store: Store, appointment: Appointment, cause: Cause) -> Patie
     version = care.version
     care.track_visit(appointment, cause)
     return care if care.version != version else None
+
+
+@dataclass(frozen=True)
+class VisitsBackfilled:
+    examined: int
+    recorded: int
+
+
+def backfill_visits(svc: Services, appointment_ids: Iterable[str], actor: Actor) -> VisitsBackfilled:
+    """Records on each patient's care record the access their appointments give, for appointments booked
+    before it was recorded with them. Appointments already recorded, and cancelled or missed ones the record
+    never knew, change nothing, so running it again records nothing."""
+    require(actor.is_(Role.ADMIN), "Only an admin backfills visits.")
+    store = svc.store
+    examined = recorded = 0
+
+    def record(appointment_id: str) -> bool:
+        appointment = store.find(Appointment, appointment_id, fresh=True)
+        if appointment is None:
+            return False
+        care = store.find(PatientCare, care_id(appointment.patient_id))
+        unknown = care is None or str(appointment.id) not in care.visits
+        if unknown and appointment.visit_access == VisitAccess.NONE:
+            return False
+        return store.save(visit_tracked(store, appointment, actor.cause)) is not None
+
+    for appointment_id in appointment_ids:
+        examined += 1
+        recorded += retrying(store, lambda: record(appointment_id))
+    return VisitsBackfilled(examined, recorded)
 
 
 def _by_staff(svc: Services, appointment_id: str, actor: Actor, act: Callable[[Appointment], None]) -> Outcome:

@@ -239,7 +239,8 @@ class PatientCare(Aggregate):
         self._glass_broken(grant_id, doctor_id, reason, now, now + lasts, cause.as_dict())
 
     def track_visit(self, appointment: Appointment, cause: Cause) -> None:
-        """Records the access the appointment now gives its doctor; nothing when that is what is recorded.
+        """Records the access the appointment now gives its doctor; nothing when that, or what a later version
+        of the appointment gave, is recorded already.
 
         The access is recorded with the appointment version that gave it, so a copy of this record that is
         behind never mistakes an older, equal-looking access for the current one.
@@ -249,7 +250,8 @@ class PatientCare(Aggregate):
                 f"Appointment {appointment.id} is not of patient {self.patient_id}.", field="appointment_id"
             )
         visit = Visit.of(appointment)
-        if self.visits.get(visit.appointment_id) == visit:
+        known = self.visits.get(visit.appointment_id)
+        if known is not None and (known == visit or known.appointment_version > visit.appointment_version):
             return
         fields = (visit.appointment_id, visit.doctor_id, self.patient_id, visit.appointment_version)
         if visit.access == VisitAccess.OPEN:

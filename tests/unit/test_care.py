@@ -1,6 +1,7 @@
 """PatientCare rules: relationships (primary care, referral, temporary), their end, the access appointments give,
 break-the-glass and the basis of access."""
 
+from copy import deepcopy
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -519,6 +520,20 @@ def test_a_copy_that_missed_changes_still_records_a_reopening_that_looks_like_wh
 
     [event] = behind.collect_events()
     assert (type(event).__name__, event.appointment_version) == ("VisitOpened", 3)
+
+
+def test_an_older_state_of_the_appointment_never_replaces_a_newer_one():
+    a = appointment()
+    c = care()
+    older = deepcopy(a)
+    a.cancel("feeling better", NOW, None, CAUSE)
+    c.track_visit(a, CAUSE)
+    given(c)
+
+    c.track_visit(older, CAUSE)
+
+    assert emitted(c) == []
+    assert c.visits[str(APPOINTMENT_ID)].access == VisitAccess.NONE
 
 
 def test_an_appointment_unknown_to_the_record_is_recorded_whatever_its_state():
