@@ -31,13 +31,9 @@ def _hidden(patient_id: str) -> RecordNotFoundError:
 
 def doctor_basis(svc: Services, doctor_id: str, patient_id: str) -> Basis | None:
     """The strongest reason a doctor may open the record now (a relationship, then an appointment, then
-    emergency access), read fresh from the store, if any."""
-    now = svc.clock()
+    emergency access), read from the patient's care record in the store, if any."""
     care = svc.store.find(PatientCare, care_id(patient_id))
-    basis = care.basis(doctor_id, now) if care is not None else None
-    if basis in (None, Basis.EMERGENCY) and svc.visits.doctor_sees_patient(doctor_id, patient_id, now):
-        basis = Basis.APPOINTMENT
-    return basis
+    return care.basis(doctor_id, svc.clock(), svc.post_visit_access) if care is not None else None
 
 
 def record_access(svc: Services, actor: Actor, patient_id: str) -> RecordAccess:

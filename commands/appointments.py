@@ -1,4 +1,5 @@
-"""Appointment commands: book, confirm, reschedule, cancel, complete, no-show and status correction."""
+"""Appointment commands: book, confirm, reschedule, cancel, complete, no-show and status correction; and the
+backfill of the access appointments give, for stores written before it was recorded."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from commands.base import (
     RecordNotFoundError,
     Services,
     Store,
-    change,
     load,
     load_or_open,
     require,
     retrying,
 )
 from domain import scheduling
-from domain.appointment import Appointment, Status
+from domain.appointment import Appointment, Status, VisitAccess
+from domain.care import PatientCare, care_id
 from domain.doctor_calendar import DoctorCalendar, SlotTakenError
 from domain.doctors import Doctor
 from domain.patient_agenda import PatientAgenda
@@ -131,34 +132,79 @@ def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
         if appointment is None:
             existing = calendar.booking_of(cmd.patient_id, slot.start)
             return Outcome(existing.appointment_id if existing else "", None)
-        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()), created=True)
+        care = visit_tracked(store, appointment, cause)
+        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values(), care), created=True)
 
     return retrying(store, decide)
 
 
-def _for_staff(svc: Services, appointment_id: str, actor: Actor) -> Callable[[], Appointment]:
-    return lambda: _appointment_for_staff(svc.store, appointment_id, actor)
+def visit_tracked(store: Store, appointment: Appointment, cause: Cause) -> PatientCare | None:
+    """The patient's care record with the access the appointment now gives its doctor, to save with the
+    appointment; None when the record already says so."""
+    patient_id = appointment.patient_id
+    care = load_or_open(store, PatientCare, care_id(patient_id), patient_id=patient_id, cause=cause.as_dict())
+    version = care.version
+    care.track_visit(appointment, cause)
+    return care if care.version != version else None
+
+
+@dataclass(frozen=True)
+class VisitsBackfilled:
+    examined: int
+    recorded: int
+
+
+def backfill_visits(svc: Services, appointment_ids: Iterable[str], actor: Actor) -> VisitsBackfilled:
+    """Records on each patient's care record the access their appointments give, for appointments booked
+    before it was recorded with them. Appointments already recorded, and cancelled or missed ones the record
+    never knew, change nothing, so running it again records nothing."""
+    require(actor.is_(Role.ADMIN), "Only an admin backfills visits.")
+    store = svc.store
+    examined = recorded = 0
+
+    def record(appointment_id: str) -> bool:
+        appointment = store.find(Appointment, appointment_id)
+        if appointment is None:
+            return False
+        care = store.find(PatientCare, care_id(appointment.patient_id))
+        unknown = care is None or str(appointment.id) not in care.visits
+        if unknown and appointment.visit_access == VisitAccess.NONE:
+            return False
+        return store.save(visit_tracked(store, appointment, actor.cause)) is not None
+
+    for appointment_id in appointment_ids:
+        examined += 1
+        recorded += retrying(store, lambda: record(appointment_id))
+    return VisitsBackfilled(examined, recorded)
+
+
+def _by_staff(svc: Services, appointment_id: str, actor: Actor, act: Callable[[Appointment], None]) -> Outcome:
+    """Changes an appointment as its doctor or an admin, with the access it gives recorded in the same save."""
+
+    def decide() -> Outcome:
+        appointment = _appointment_for_staff(svc.store, appointment_id, actor)
+        act(appointment)
+        care = visit_tracked(svc.store, appointment, actor.cause)
+        return Outcome(str(appointment.id), svc.store.save(appointment, care))
+
+    return retrying(svc.store, decide)
 
 
 def confirm_appointment(svc: Services, cmd: ConfirmAppointment, actor: Actor) -> Outcome:
-    return change(svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.confirm(actor.cause))
+    return _by_staff(svc, cmd.appointment_id, actor, lambda a: a.confirm(actor.cause))
 
 
 def complete_appointment(svc: Services, cmd: CompleteAppointment, actor: Actor) -> Outcome:
-    return change(svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.complete(svc.clock(), actor.cause))
+    return _by_staff(svc, cmd.appointment_id, actor, lambda a: a.complete(svc.clock(), actor.cause))
 
 
 def mark_no_show(svc: Services, cmd: MarkNoShow, actor: Actor) -> Outcome:
-    return change(
-        svc.store, _for_staff(svc, cmd.appointment_id, actor), lambda a: a.mark_no_show(svc.clock(), actor.cause)
-    )
+    return _by_staff(svc, cmd.appointment_id, actor, lambda a: a.mark_no_show(svc.clock(), actor.cause))
 
 
 def correct_status(svc: Services, cmd: CorrectStatus, actor: Actor) -> Outcome:
-    return change(
-        svc.store,
-        _for_staff(svc, cmd.appointment_id, actor),
-        lambda a: a.correct_status(cmd.status, cmd.reason, svc.clock(), actor.cause),
+    return _by_staff(
+        svc, cmd.appointment_id, actor, lambda a: a.correct_status(cmd.status, cmd.reason, svc.clock(), actor.cause)
     )
 
 
@@ -178,7 +224,8 @@ def cancel_appointment(svc: Services, cmd: CancelAppointment, actor: Actor) -> O
             deadline=_patient_deadline(svc, appointment, actor),
             cause=cause,
         )
-        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values()))
+        care = visit_tracked(store, appointment, cause)
+        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values(), care))
 
     return retrying(store, decide)
 
@@ -214,7 +261,8 @@ def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Act
                 cause=cause,
             )
         calendars = {id(old_calendar): old_calendar, id(new_calendar): new_calendar}.values()
-        return Outcome(str(appointment.id), store.save(appointment, *calendars, *agendas.values()))
+        care = visit_tracked(store, appointment, cause)
+        return Outcome(str(appointment.id), store.save(appointment, *calendars, *agendas.values(), care))
 
     return retrying(store, decide)
 

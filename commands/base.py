@@ -57,14 +57,6 @@ class Revocations(Protocol):
     def change_role(self, account_id: str, role: str) -> None: ...
 
 
-class Visits(Protocol):
-    """Whether a doctor is seeing a patient through an appointment (from the appointment book)."""
-
-    def doctor_sees_patient(self, doctor_id: str, patient_id: str, now: datetime) -> bool:
-        """An appointment booked, confirmed or in progress, or one completed within the post-visit window."""
-        ...
-
-
 class Blobs(Protocol):
     """Content-addressed attachment bytes."""
 
@@ -106,7 +98,7 @@ class Services:
     revocations: Revocations
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
-    visits: Visits
+    post_visit_access: timedelta
     interactions: InteractionTables
     prescriptions: PrescriptionIndex
     prescription_validity: timedelta

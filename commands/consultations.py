@@ -162,7 +162,8 @@ def _start_from_appointment(svc: Services, appointment_id: str, kind: str, actor
         consultation = Consultation.start(
             new_id, appointment.patient_id, appointment.doctor_id, str(appointment.id), kind, now, actor.cause
         )
-        return Outcome(str(new_id), store.save(appointment, consultation), created=True)
+        care = appointments.visit_tracked(store, appointment, actor.cause)
+        return Outcome(str(new_id), store.save(appointment, consultation, care), created=True)
 
     return retrying(store, decide)
 
@@ -260,7 +261,7 @@ def sign_consultation(svc: Services, cmd: SignConsultation, actor: Actor) -> Out
         consultation = load_one()
         now = svc.clock()
         consultation.sign(now, actor.cause)
-        appointment = None
+        appointment = care = None
         if consultation.appointment_id is not None:
             appointment = svc.store.find(Appointment, consultation.appointment_id)
             if (
@@ -270,9 +271,10 @@ def sign_consultation(svc: Services, cmd: SignConsultation, actor: Actor) -> Out
                 and now >= appointment.start
             ):
                 appointment.complete(now, actor.cause)
+                care = appointments.visit_tracked(svc.store, appointment, actor.cause)
             else:
                 appointment = None
-        return Outcome(str(consultation.id), svc.store.save(consultation, appointment))
+        return Outcome(str(consultation.id), svc.store.save(consultation, appointment, care))
 
     return retrying(svc.store, decide)
 

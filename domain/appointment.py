@@ -24,7 +24,28 @@ class Status(StrEnum):
 ACTIVE = frozenset({Status.BOOKED, Status.CONFIRMED})
 ATTENDANCE = frozenset({Status.COMPLETED, Status.NO_SHOW})
 CORRECTABLE = frozenset({Status.BOOKED, Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW})
-HOLDING_SLOT = ACTIVE | {Status.IN_PROGRESS}
+CURRENT = ACTIVE | {Status.IN_PROGRESS}
+# A booking keeps its slot in the doctor's calendar whatever becomes of it, until it is cancelled (or moved).
+IN_CALENDAR = frozenset(Status) - {Status.CANCELLED}
+
+
+class VisitAccess(StrEnum):
+    """What an appointment gives its doctor over the patient's record."""
+
+    OPEN = "open"
+    """Booked, confirmed or in progress: the doctor may open the record."""
+    AFTER_VISIT = "after_visit"
+    """Completed: the doctor may open the record for the post-visit window after the appointment's end."""
+    NONE = "none"
+    """Cancelled or no-show: nothing."""
+
+
+def visit_access(status: Status) -> VisitAccess:
+    if status in CURRENT:
+        return VisitAccess.OPEN
+    if status == Status.COMPLETED:
+        return VisitAccess.AFTER_VISIT
+    return VisitAccess.NONE
 
 
 class CancellationWindowClosedError(ConflictError):
@@ -72,10 +93,15 @@ class Appointment(Aggregate):
         self.overbooked = overbooked
         self.status = Status.BOOKED
         self.consultation_id: str | None = None
+        self.visit_access_since = 1
 
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def visit_access(self) -> VisitAccess:
+        return visit_access(self.status)
 
     def confirm(self, cause: Cause) -> None:
         if self.status == Status.CONFIRMED:
@@ -109,7 +135,7 @@ class Appointment(Aggregate):
     def complete(self, now: datetime, cause: Cause) -> None:
         if self.status == Status.COMPLETED:
             return
-        self._require(*HOLDING_SLOT, action="complete")
+        self._require(*CURRENT, action="complete")
         self._check_started(now)
         self._completed(cause.as_dict())
 
@@ -158,13 +184,19 @@ class Appointment(Aggregate):
         if now < self.start:
             raise NotStartedError("The appointment has not started yet.", current=self.summary())
 
+    def _set_status(self, status: Status) -> None:
+        """Called from event bodies: the version of the event being applied is the next one."""
+        if visit_access(status) != visit_access(self.status):
+            self.visit_access_since = self.version + 1
+        self.status = status
+
     @event("Confirmed", topic="medledger:Appointment.Confirmed.v1")
     def _confirmed(self, cause: dict[str, Any]) -> None:
-        self.status = Status.CONFIRMED
+        self._set_status(Status.CONFIRMED)
 
     @event("Cancelled", topic="medledger:Appointment.Cancelled.v1")
     def _cancelled(self, reason: str, cause: dict[str, Any]) -> None:
-        self.status = Status.CANCELLED
+        self._set_status(Status.CANCELLED)
 
     @event("Rescheduled", topic="medledger:Appointment.Rescheduled.v1")
     def _rescheduled(
@@ -181,21 +213,21 @@ class Appointment(Aggregate):
         self.end = end
         self.day = day
         self.overbooked = False
-        self.status = Status.BOOKED
+        self._set_status(Status.BOOKED)
 
     @event("ConsultationStarted", topic="medledger:Appointment.ConsultationStarted.v1")
     def _consultation_started(self, consultation_id: str, started_at: datetime, cause: dict[str, Any]) -> None:
         self.consultation_id = consultation_id
-        self.status = Status.IN_PROGRESS
+        self._set_status(Status.IN_PROGRESS)
 
     @event("Completed", topic="medledger:Appointment.Completed.v1")
     def _completed(self, cause: dict[str, Any]) -> None:
-        self.status = Status.COMPLETED
+        self._set_status(Status.COMPLETED)
 
     @event("MarkedNoShow", topic="medledger:Appointment.MarkedNoShow.v1")
     def _marked_no_show(self, cause: dict[str, Any]) -> None:
-        self.status = Status.NO_SHOW
+        self._set_status(Status.NO_SHOW)
 
     @event("StatusCorrected", topic="medledger:Appointment.StatusCorrected.v1")
     def _status_corrected(self, previous_status: str, status: str, reason: str, cause: dict[str, Any]) -> None:
-        self.status = Status(status)
+        self._set_status(Status(status))

@@ -1,4 +1,5 @@
-"""PatientCare: the doctors caring for one patient, and every emergency ("break-the-glass") opening of the record.
+"""PatientCare: the doctors caring for one patient, the access each appointment gives its doctor, and every
+emergency ("break-the-glass") opening of the record.
 
 One stream per patient, so deciding who may see a record is one read, and every grant and end of access is
 an event in the record's own audit trail.
@@ -14,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.appointment import Appointment, VisitAccess
 from domain.shared import Cause, ConflictError, InvalidInputError, stable_id
 
 MIN_EMERGENCY_ACCESS = timedelta(minutes=1)
@@ -66,6 +68,37 @@ class Relationship:
         }
 
 
+def post_visit_cutoff(now: datetime, after_visit: timedelta) -> datetime:
+    """A completed visit still opens the record now if the appointment ended after this moment."""
+    return now - after_visit
+
+
+@dataclass(frozen=True)
+class Visit:
+    """The access one appointment gives its doctor, as of the appointment version that gave it."""
+
+    appointment_id: str
+    doctor_id: str
+    access: VisitAccess
+    appointment_version: int
+    ends_at: datetime | None = None
+
+    @classmethod
+    def of(cls, appointment: Appointment) -> Visit:
+        access = appointment.visit_access
+        ends_at = appointment.end if access == VisitAccess.AFTER_VISIT else None
+        return cls(str(appointment.id), appointment.doctor_id, access, appointment.visit_access_since, ends_at)
+
+    def opens_record(self, now: datetime, after_visit: timedelta) -> bool:
+        if self.access == VisitAccess.OPEN:
+            return True
+        return (
+            self.access == VisitAccess.AFTER_VISIT
+            and self.ends_at is not None
+            and self.ends_at > post_visit_cutoff(now, after_visit)
+        )
+
+
 @dataclass(frozen=True)
 class EmergencyAccess:
     grant_id: str
@@ -94,6 +127,12 @@ class PrimaryCareTakenError(ConflictError):
     """Raised when another doctor is the patient's active primary care doctor."""
 
     code = "primary_care_taken"
+
+
+class ForeignAppointmentError(InvalidInputError):
+    """Raised when an appointment of another patient is tracked on this patient's care record."""
+
+    code = "foreign_appointment"
 
 
 class RelationshipNotFoundError(InvalidInputError):
@@ -126,6 +165,7 @@ class PatientCare(Aggregate):
         self.patient_id = patient_id
         self.relationships: dict[str, Relationship] = {}
         self.emergency: list[EmergencyAccess] = []
+        self.visits: dict[str, Visit] = {}
 
     def start(
         self,
@@ -198,15 +238,41 @@ class PatientCare(Aggregate):
             raise InvalidInputError("Emergency access lasts between 1 minute and 24 hours.", field="minutes")
         self._glass_broken(grant_id, doctor_id, reason, now, now + lasts, cause.as_dict())
 
+    def track_visit(self, appointment: Appointment, cause: Cause) -> None:
+        """Records the access the appointment now gives its doctor; nothing when that, or what a later version
+        of the appointment gave, is recorded already.
+
+        The access is recorded with the appointment version that gave it, so a copy of this record that is
+        behind never mistakes an older, equal-looking access for the current one.
+        """
+        if appointment.patient_id != self.patient_id:
+            raise ForeignAppointmentError(
+                f"Appointment {appointment.id} is not of patient {self.patient_id}.", field="appointment_id"
+            )
+        visit = Visit.of(appointment)
+        known = self.visits.get(visit.appointment_id)
+        if known is not None and (known == visit or known.appointment_version > visit.appointment_version):
+            return
+        fields = (visit.appointment_id, visit.doctor_id, self.patient_id, visit.appointment_version)
+        if visit.access == VisitAccess.OPEN:
+            self._visit_opened(*fields, cause.as_dict())
+        elif visit.access == VisitAccess.AFTER_VISIT:
+            self._visit_completed(*fields, visit.ends_at, cause.as_dict())
+        else:
+            self._visit_closed(*fields, cause.as_dict())
+
     def active(self, now: datetime) -> list[Relationship]:
         return [r for r in self.relationships.values() if r.is_active(now)]
 
-    def basis(self, doctor_id: str, now: datetime) -> Basis | None:
-        """The strongest standing reason this doctor may open the record now, if any."""
+    def basis(self, doctor_id: str, now: datetime, after_visit: timedelta) -> Basis | None:
+        """The strongest reason this doctor may open the record now, if any: a relationship, then an
+        appointment (current, or completed within after_visit of its end), then emergency access."""
         kinds = {r.kind for r in self.active(now) if r.doctor_id == doctor_id}
         for kind in Kind:
             if kind in kinds:
                 return Basis(kind.value)
+        if any(v.doctor_id == doctor_id and v.opens_record(now, after_visit) for v in self.visits.values()):
+            return Basis.APPOINTMENT
         if any(g.doctor_id == doctor_id and g.granted_at <= now < g.expires_at for g in self.emergency):
             return Basis.EMERGENCY
         return None
@@ -240,3 +306,29 @@ class PatientCare(Aggregate):
         self, grant_id: str, doctor_id: str, reason: str, granted_at: datetime, expires_at: datetime, cause: dict[str, Any]
     ) -> None:
         self.emergency.append(EmergencyAccess(grant_id, doctor_id, reason, granted_at, expires_at))
+
+    @event("VisitOpened", topic="medledger:PatientCare.VisitOpened.v1")
+    def _visit_opened(
+        self, appointment_id: str, doctor_id: str, patient_id: str, appointment_version: int, cause: dict[str, Any]
+    ) -> None:
+        self.visits[appointment_id] = Visit(appointment_id, doctor_id, VisitAccess.OPEN, appointment_version)
+
+    @event("VisitCompleted", topic="medledger:PatientCare.VisitCompleted.v1")
+    def _visit_completed(
+        self,
+        appointment_id: str,
+        doctor_id: str,
+        patient_id: str,
+        appointment_version: int,
+        ends_at: datetime,
+        cause: dict[str, Any],
+    ) -> None:
+        self.visits[appointment_id] = Visit(
+            appointment_id, doctor_id, VisitAccess.AFTER_VISIT, appointment_version, ends_at
+        )
+
+    @event("VisitClosed", topic="medledger:PatientCare.VisitClosed.v1")
+    def _visit_closed(
+        self, appointment_id: str, doctor_id: str, patient_id: str, appointment_version: int, cause: dict[str, Any]
+    ) -> None:
+        self.visits[appointment_id] = Visit(appointment_id, doctor_id, VisitAccess.NONE, appointment_version)

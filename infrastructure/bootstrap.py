@@ -23,7 +23,6 @@ from infrastructure.reminders import ReminderWorker
 from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
-from infrastructure.visits import AppointmentBookVisits
 from projections.projectors import all_projectors
 
 
@@ -100,7 +99,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         revocations=revocations,
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
-        visits=AppointmentBookVisits(read_engine, timedelta(hours=settings.post_visit_access_hours)),
+        post_visit_access=timedelta(hours=settings.post_visit_access_hours),
         blobs=SqlBlobs(write_engine),
         interactions=FileInteractionTables(settings.interaction_table),
         prescriptions=ReadModelPrescriptionIndex(write_engine),

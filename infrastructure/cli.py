@@ -17,6 +17,7 @@ from commands.base import Actor
 from domain.doctors import WeeklyAvailability
 from domain.medication_safety import CheckerUnavailableError
 from domain.shared import Role
+from infrastructure import backfill
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
 
@@ -160,6 +161,18 @@ def expire_prescriptions() -> None:
     try:
         outcome = prescriptions.expire_prescriptions(m.services, prescriptions.ExpirePrescriptions(), OPERATOR)
         typer.echo(f"{outcome.examined} active prescriptions, {len(outcome.changed)} expired")
+    finally:
+        m.close()
+
+
+@cli.command("backfill-visits")
+def backfill_visits() -> None:
+    """Record on each patient's care record the access their appointments give, for appointments booked before
+    this was recorded with every appointment change (stores written by earlier versions). Safe to run again."""
+    m = bootstrap()
+    try:
+        outcome = backfill.backfill_visits(m, OPERATOR)
+        typer.echo(f"{outcome.examined} appointments examined, {outcome.recorded} visits recorded")
     finally:
         m.close()
 

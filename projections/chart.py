@@ -6,23 +6,15 @@ from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, union_all
 
+from domain import prescription
+from domain.consultation import CURRENT_DIAGNOSIS
+from domain.vitals import MEASURES, UNITS
 from projections.clinical_tables import consultation_diagnoses, consultations, prescriptions, vital_signs
 from projections.queries import Page, _page, _plain
 from projections.tables import patients
 
-MEASURES = ("systolic", "diastolic", "pulse", "temperature", "respiratory_rate", "spo2", "weight", "height")
-UNITS = {
-    "systolic": "mmHg",
-    "diastolic": "mmHg",
-    "pulse": "bpm",
-    "temperature": "°C",
-    "respiratory_rate": "/min",
-    "spo2": "%",
-    "weight": "kg",
-    "height": "cm",
-}
-CLOSED_PROBLEM_STATUSES = ("resolved", "ruled_out", "entered_in_error")
-ACTIVE_PRESCRIPTION_STATUSES = ("issued", "partially_dispensed")
+CURRENT_PROBLEM_STATUSES = sorted(status.value for status in CURRENT_DIAGNOSIS)
+ACTIVE_PRESCRIPTION_STATUSES = sorted(status.value for status in prescription.ACTIVE)
 TREND_POINTS = 10
 
 
@@ -50,7 +42,7 @@ def patient_chart(conn: Connection, patient_id: str, *, page: int, page_size: in
 
 
 def active_problems(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
-    """Each diagnosis code's most recent entry, unless that entry closed the problem."""
+    """Each diagnosis code's most recent entry, if that entry keeps the problem current."""
     d = consultation_diagnoses
     latest = (
         select(
@@ -64,7 +56,7 @@ def active_problems(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
     )
     rows = conn.execute(
         select(latest)
-        .where(latest.c.n == 1, latest.c.status.not_in(CLOSED_PROBLEM_STATUSES))
+        .where(latest.c.n == 1, latest.c.status.in_(CURRENT_PROBLEM_STATUSES))
         .order_by(latest.c.consultation_started_at.desc(), latest.c.code)
     ).mappings()
     return [

@@ -1,4 +1,5 @@
-"""Read-model tables of the medical record: care relationships, consultations and prescriptions.
+"""Read-model tables of the medical record: care (relationships, visits, emergency access), consultations and
+prescriptions.
 
 Rich records keep the aggregate's own view as a JSON document beside the columns that are searched.
 """
@@ -22,6 +23,17 @@ care_relationships = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("end_reason", Text),
+)
+
+care_visits = Table(
+    "care_visits",
+    metadata,
+    Column("appointment_id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("doctor_id", String(36), nullable=False),
+    Column("access", String(16), nullable=False),
+    Column("ends_at", DateTime(timezone=True)),
+    Index("ix_care_visits_doctor_access", "doctor_id", "access", "ends_at"),
 )
 
 emergency_access = Table(

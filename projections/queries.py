@@ -10,13 +10,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select, union
 
-from domain.appointment import Status
+from domain.appointment import IN_CALENDAR, VisitAccess
+from domain.care import post_visit_cutoff
 from domain.doctors import WeeklyAvailability
 from domain.shared import overlaps
-from projections.clinical_tables import care_relationships, emergency_access
+from projections.clinical_tables import care_relationships, care_visits, emergency_access
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients, positions
-
-HOLDING_STATUSES = tuple(s.value for s in Status if s != Status.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def _free_slots_by_doctor(
             appointments.c.doctor_id.in_(ids),
             appointments.c.day >= first,
             appointments.c.day <= last,
-            appointments.c.status.in_(HOLDING_STATUSES),
+            appointments.c.status.in_(sorted(status.value for status in IN_CALENDAR)),
         )
     ):
         taken.setdefault(doctor_id, []).append((_utc(start), _utc(end)))
@@ -213,26 +212,6 @@ def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
     return _plain(row) if row else None
 
 
-VISIT_STATUSES = (Status.BOOKED.value, Status.CONFIRMED.value, Status.IN_PROGRESS.value)
-
-
-def _current_visit(now: datetime, after_visit: timedelta) -> ColumnElement[bool]:
-    return or_(
-        appointments.c.status.in_(VISIT_STATUSES),
-        and_(appointments.c.status == Status.COMPLETED.value, appointments.c.end > now - after_visit),
-    )
-
-
-def has_visit(conn: Connection, doctor_id: str, patient_id: str, now: datetime, after_visit: timedelta) -> bool:
-    """An appointment booked, confirmed or in progress, or completed no longer ago than after_visit."""
-    query = select(appointments.c.id).where(
-        appointments.c.doctor_id == doctor_id,
-        appointments.c.patient_id == patient_id,
-        _current_visit(now, after_visit),
-    )
-    return conn.execute(query.limit(1)).first() is not None
-
-
 def _relationship_active(now: datetime) -> ColumnElement[bool]:
     return and_(
         care_relationships.c.ended_at.is_(None),
@@ -244,28 +223,32 @@ def _grant_active(now: datetime) -> ColumnElement[bool]:
     return and_(emergency_access.c.granted_at <= now, emergency_access.c.expires_at > now)
 
 
+def _visit_opens_record(now: datetime, after_visit: timedelta) -> ColumnElement[bool]:
+    """As domain.care.Visit.opens_record."""
+    return or_(
+        care_visits.c.access == VisitAccess.OPEN.value,
+        and_(
+            care_visits.c.access == VisitAccess.AFTER_VISIT.value,
+            care_visits.c.ends_at > post_visit_cutoff(now, after_visit),
+        ),
+    )
+
+
 def patients_in_care(doctor_id: str, now: datetime, after_visit: timedelta) -> Select[Any]:
-    """The ids of the patients a doctor may open now: an active relationship, an unexpired emergency grant,
-    or a current appointment (as has_visit). Use as `table.c.patient_id.in_(patients_in_care(...))`."""
+    """The ids of the patients a doctor may open now, by the rule of domain.care.PatientCare.basis: an active
+    relationship, an appointment that opens the record, or an unexpired emergency grant.
+    Use as `table.c.patient_id.in_(patients_in_care(...))`."""
     relationships = select(care_relationships.c.patient_id.label("patient_id")).where(
         care_relationships.c.doctor_id == doctor_id, _relationship_active(now)
+    )
+    visits = select(care_visits.c.patient_id.label("patient_id")).where(
+        care_visits.c.doctor_id == doctor_id, _visit_opens_record(now, after_visit)
     )
     emergencies = select(emergency_access.c.patient_id.label("patient_id")).where(
         emergency_access.c.doctor_id == doctor_id, _grant_active(now)
     )
-    visits = select(appointments.c.patient_id.label("patient_id")).where(
-        appointments.c.doctor_id == doctor_id, _current_visit(now, after_visit)
-    )
-    in_care = union(relationships, emergencies, visits).subquery("in_care")
+    in_care = union(relationships, visits, emergencies).subquery("in_care")
     return select(in_care.c.patient_id)
-
-
-def is_patient_of(conn: Connection, doctor_id: str, patient_id: str, now: datetime, after_visit: timedelta) -> bool:
-    """Whether the doctor may open this patient's record now (see patients_in_care)."""
-    query = select(patients.c.id).where(
-        patients.c.id == patient_id, patients.c.id.in_(patients_in_care(doctor_id, now, after_visit))
-    )
-    return conn.execute(query).first() is not None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from projections import consultations as records
 from projections.queries import Page as ResultPage
 
 router = APIRouter(prefix="/consultations", tags=["consultations"])
-ReadConsultations = Annotated[Connection, Depends(read_models({"consultations", "care", "appointments"}))]
+ReadConsultations = Annotated[Connection, Depends(read_models({"consultations", "care"}))]
 MAX_FILENAME = 255
 
 

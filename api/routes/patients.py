@@ -11,13 +11,14 @@ from sqlalchemy import Connection
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.schemas import CommandResult, Page, PatientProfileUpdate, PatientPublic
 from commands import profiles
+from commands.access import record_access
 from commands.base import Actor, RecordNotFoundError, require
 from domain.shared import Role
 from infrastructure.bootstrap import Medledger
 from projections import queries
 
 router = APIRouter(prefix="/patients", tags=["patients"])
-ReadPatients = Annotated[Connection, Depends(read_models({"patients", "appointments", "care"}))]
+ReadPatients = Annotated[Connection, Depends(read_models({"patients", "care"}))]
 PhoneDigits = Query(
     max_length=40,
     pattern=r"^[0-9+ ().-]*[0-9][0-9+ ().-]*$",
@@ -30,14 +31,6 @@ def care_window(m: Medledger, actor: Actor) -> queries.CareWindow | None:
     if not actor.is_(Role.DOCTOR) or actor.profile_id is None:
         return None
     return queries.CareWindow(actor.profile_id, m.services.clock(), timedelta(hours=m.settings.post_visit_access_hours))
-
-
-def may_read_patient(conn: Connection, m: Medledger, actor: Actor, patient_id: str) -> bool:
-    """The patient, admins and auditors; a doctor only while they may open the patient's record."""
-    if actor.is_(Role.ADMIN, Role.AUDITOR) or actor.owns(Role.PATIENT, patient_id):
-        return True
-    window = care_window(m, actor)
-    return window is not None and queries.is_patient_of(conn, window.doctor_id, patient_id, window.now, window.after_visit)
 
 
 @router.get("", response_model=Page[PatientPublic])
@@ -65,9 +58,10 @@ def list_patients(
 
 @router.get("/{patient_id}", response_model=PatientPublic)
 def get_patient(patient_id: str, actor: CurrentActor, conn: ReadPatients, m: MedledgerDep) -> dict[str, Any]:
-    """One patient's profile, for those who may see it."""
-    patient = queries.get_patient(conn, patient_id)
-    if patient is None or not may_read_patient(conn, m, actor, patient_id):
+    """One patient's profile: the patient, admins, auditors, and a doctor while they may open the record."""
+    access = record_access(m.services, actor, patient_id)
+    patient = queries.get_patient(conn, access.patient_id)
+    if patient is None:
         raise RecordNotFoundError(f"No patient {patient_id}.")
     return patient
 

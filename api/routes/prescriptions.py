@@ -29,7 +29,7 @@ from projections import prescriptions as records
 
 router = APIRouter(tags=["prescriptions"])
 ReadPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions"}))]
-SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions", "care", "appointments"}))]
+SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions", "care"}))]
 MAX_REMINDER_WINDOW = timedelta(days=31)
 
 

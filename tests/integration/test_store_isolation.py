@@ -100,6 +100,11 @@ def an_appointment(status: AppointmentStatus = AppointmentStatus.BOOKED) -> Appo
     return appointment
 
 
+def an_appointment_of(patient_id: str) -> Appointment:
+    return Appointment(id=uuid4(), doctor_id="d5", patient_id=patient_id, start=NINE, end=NINE + HALF_HOUR, day=DAY,
+                       overbooked=False, reason=None, cause=CAUSE.as_dict())
+
+
 def a_calendar(leave: bool = False) -> DoctorCalendar:
     calendar = DoctorCalendar(doctor_id=str(uuid4()), day=DAY, cause=CAUSE.as_dict())
     if leave:
@@ -205,6 +210,7 @@ CASES = [
     Case(PatientAgenda, "release", an_agenda, lambda a: a.release("a1", CAUSE)),
     Case(PatientCare, "start", a_care, lambda c: c.start("r2", "d3", Kind.REFERRAL, "cardiology", NOW, CAUSE, referring_doctor_id="d1")),
     Case(PatientCare, "end", a_care, lambda c: c.end("r1", "moved away", NOW, CAUSE)),
+    Case(PatientCare, "track_visit", a_care, lambda c: c.track_visit(an_appointment_of(c.patient_id), CAUSE)),
     Case(PatientCare, "break_glass", a_care, lambda c: c.break_glass("g2", "d4", "collapsed at the front desk", NOW, HALF_HOUR, CAUSE)),
     Case(Consultation, "record_complaint", lambda: Consultation.start(uuid4(), "p1", "d1", None, "video", NOW, CAUSE),
          lambda c: c.record_complaint("e1", "Cough", NOW, CAUSE)),

@@ -1,16 +1,22 @@
-"""PatientCare rules: relationships (primary care, referral, temporary), their end, break-the-glass and the basis of access."""
+"""PatientCare rules: relationships (primary care, referral, temporary), their end, the access appointments give,
+break-the-glass and the basis of access."""
 
+from copy import deepcopy
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
 
+from domain.appointment import Appointment, Status, VisitAccess
 from domain.care import (
     Basis,
+    ForeignAppointmentError,
     Kind,
     PatientCare,
     PrimaryCareTakenError,
     RelationshipExistsError,
     RelationshipNotFoundError,
+    Visit,
     care_id,
 )
 from domain.shared import InvalidInputError
@@ -18,6 +24,7 @@ from domain_helpers import CAUSE, CAUSE_DICT, MONDAY, emitted, given, minutes, r
 
 NOW = utc(MONDAY, 9, 0)
 LATER = NOW + timedelta(days=7)
+AFTER_VISIT = timedelta(hours=24)
 EMERGENCY_REASON = "Unconscious in A&E, no records"
 
 
@@ -288,7 +295,7 @@ def test_emergency_access_of_exactly_a_minute_or_a_day_is_granted(lasts):
 def test_a_doctor_without_relationship_or_grant_has_no_basis():
     c = with_primary("doctor-1")
 
-    assert c.basis("doctor-2", NOW) is None
+    assert c.basis("doctor-2", NOW, AFTER_VISIT) is None
 
 
 @pytest.mark.parametrize(
@@ -307,40 +314,40 @@ def test_the_basis_is_the_strongest_active_relationship_before_any_emergency_gra
         expiry = LATER if kind == Kind.TEMPORARY else None
         start(c, kind, "doctor-1", f"rel-{n}", referring_doctor_id=referrer, expires_at=expiry)
 
-    assert c.basis("doctor-1", NOW + minutes(1)) == expected
+    assert c.basis("doctor-1", NOW + minutes(1), AFTER_VISIT) == expected
 
 
 def test_a_temporary_relationship_gives_a_basis_until_it_expires():
     c = care()
     start(c, Kind.TEMPORARY, expires_at=NOW + minutes(30))
 
-    assert c.basis("doctor-1", NOW + minutes(29)) == Basis.TEMPORARY
-    assert c.basis("doctor-1", NOW + minutes(30)) is None
+    assert c.basis("doctor-1", NOW + minutes(29), AFTER_VISIT) == Basis.TEMPORARY
+    assert c.basis("doctor-1", NOW + minutes(30), AFTER_VISIT) is None
 
 
 def test_an_ended_relationship_gives_no_basis():
     c = with_primary()
     c.end("rel-1", "patient moved away", NOW + minutes(1), CAUSE)
 
-    assert c.basis("doctor-1", NOW + minutes(2)) is None
+    assert c.basis("doctor-1", NOW + minutes(2), AFTER_VISIT) is None
 
 
 def test_emergency_access_gives_a_basis_from_its_grant_until_its_expiry_and_only_to_its_doctor():
     c = care()
     c.break_glass("grant-1", "doctor-3", EMERGENCY_REASON, NOW, minutes(60), CAUSE)
 
-    assert c.basis("doctor-3", NOW - minutes(1)) is None
-    assert c.basis("doctor-3", NOW) == Basis.EMERGENCY
-    assert c.basis("doctor-3", NOW + minutes(59)) == Basis.EMERGENCY
-    assert c.basis("doctor-3", NOW + minutes(60)) is None
-    assert c.basis("doctor-1", NOW + minutes(1)) is None
+    assert c.basis("doctor-3", NOW - minutes(1), AFTER_VISIT) is None
+    assert c.basis("doctor-3", NOW, AFTER_VISIT) == Basis.EMERGENCY
+    assert c.basis("doctor-3", NOW + minutes(59), AFTER_VISIT) == Basis.EMERGENCY
+    assert c.basis("doctor-3", NOW + minutes(60), AFTER_VISIT) is None
+    assert c.basis("doctor-1", NOW + minutes(1), AFTER_VISIT) is None
 
 
 def test_a_referral_gives_the_referred_doctor_a_basis_but_not_the_referring_one():
     c = care()
     start(c, Kind.REFERRAL, "doctor-2", referring_doctor_id="doctor-1")
 
-    assert (c.basis("doctor-2", NOW), c.basis("doctor-1", NOW)) == (Basis.REFERRAL, None)
+    assert (c.basis("doctor-2", NOW, AFTER_VISIT), c.basis("doctor-1", NOW, AFTER_VISIT)) == (Basis.REFERRAL, None)
 
 
 def test_the_care_history_replays_to_the_same_state_through_the_production_transcoder():
@@ -356,5 +363,215 @@ def test_the_care_history_replays_to_the_same_state_through_the_production_trans
     assert (copy.id, copy.version) == (care_id("patient-1"), 5)
     assert copy.relationships["rel-2"].kind is Kind.REFERRAL
     assert copy.relationships["rel-2"].expires_at.utcoffset() is not None
-    assert copy.basis("doctor-2", NOW + minutes(10)) == Basis.REFERRAL
-    assert copy.basis("doctor-3", NOW + minutes(10)) == Basis.EMERGENCY
+    assert copy.basis("doctor-2", NOW + minutes(10), AFTER_VISIT) == Basis.REFERRAL
+    assert copy.basis("doctor-3", NOW + minutes(10), AFTER_VISIT) == Basis.EMERGENCY
+
+
+# Visits: the access an appointment gives its doctor, recorded on the care stream
+
+
+APPOINTMENT_ID = UUID("00000000-0000-4000-8000-000000000001")
+VISIT_START = NOW + timedelta(hours=1)
+VISIT_END = VISIT_START + minutes(30)
+DURING = VISIT_START + minutes(10)
+
+
+def appointment(patient_id: str = "patient-1", doctor_id: str = "doctor-1") -> Appointment:
+    return given(
+        Appointment(
+            id=APPOINTMENT_ID,
+            doctor_id=doctor_id,
+            patient_id=patient_id,
+            start=VISIT_START,
+            end=VISIT_END,
+            day=MONDAY,
+            overbooked=False,
+            reason=None,
+            cause=CAUSE.as_dict(),
+        )
+    )
+
+
+def tracking(a: Appointment) -> PatientCare:
+    """A care stream that has recorded the appointment as it is now."""
+    c = care()
+    c.track_visit(a, CAUSE)
+    return given(c)
+
+
+def test_a_booking_opens_the_record_to_its_doctor():
+    c, a = care(), appointment()
+
+    c.track_visit(a, CAUSE)
+
+    [event] = c.collect_events()
+    assert type(event).__name__ == "VisitOpened"
+    assert (event.appointment_id, event.doctor_id, event.patient_id) == (str(APPOINTMENT_ID), "doctor-1", "patient-1")
+    assert (event.appointment_version, event.cause) == (1, CAUSE_DICT)
+    assert c.visits[str(APPOINTMENT_ID)] == Visit(str(APPOINTMENT_ID), "doctor-1", VisitAccess.OPEN, 1)
+    assert c.basis("doctor-1", NOW, AFTER_VISIT) == Basis.APPOINTMENT
+    assert c.basis("doctor-2", NOW, AFTER_VISIT) is None
+
+
+def test_tracking_the_same_appointment_again_emits_nothing():
+    a = appointment()
+    c = tracking(a)
+
+    c.track_visit(a, CAUSE)
+
+    assert emitted(c) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.confirm(CAUSE),
+        lambda a: a.reschedule(VISIT_START + timedelta(days=1), VISIT_END + timedelta(days=1), MONDAY, "clash", CAUSE),
+        lambda a: a.start_consultation("consultation-1", DURING, CAUSE),
+        lambda a: a.correct_status(Status.CONFIRMED, "confirmed by phone", DURING, CAUSE),
+    ],
+    ids=["confirm", "reschedule", "start-consultation", "correct-booked-to-confirmed"],
+)
+def test_a_change_that_keeps_the_record_open_emits_nothing(change):
+    a = appointment()
+    c = tracking(a)
+    change(a)
+
+    c.track_visit(a, CAUSE)
+
+    assert emitted(c) == []
+    assert c.basis("doctor-1", DURING, AFTER_VISIT) == Basis.APPOINTMENT
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda a: a.cancel("feeling better", NOW, None, CAUSE), lambda a: a.mark_no_show(DURING, CAUSE)],
+    ids=["cancel", "no-show"],
+)
+def test_a_cancellation_or_a_no_show_closes_the_record_at_once(change):
+    a = appointment()
+    c = tracking(a)
+    change(a)
+
+    c.track_visit(a, CAUSE)
+
+    [event] = c.collect_events()
+    assert type(event).__name__ == "VisitClosed"
+    assert (event.appointment_id, event.doctor_id, event.appointment_version) == (str(APPOINTMENT_ID), "doctor-1", 2)
+    assert c.basis("doctor-1", DURING, AFTER_VISIT) is None
+    c.track_visit(a, CAUSE)
+    assert emitted(c) == []
+
+
+def test_a_completed_visit_opens_the_record_until_the_window_after_the_appointment_end_has_passed():
+    a = appointment()
+    c = tracking(a)
+    a.complete(DURING, CAUSE)
+
+    c.track_visit(a, CAUSE)
+
+    [event] = c.collect_events()
+    assert type(event).__name__ == "VisitCompleted"
+    assert (event.ends_at, event.appointment_version) == (VISIT_END, 2)
+    assert c.basis("doctor-1", VISIT_END + AFTER_VISIT - minutes(1), AFTER_VISIT) == Basis.APPOINTMENT
+    assert c.basis("doctor-1", VISIT_END + AFTER_VISIT, AFTER_VISIT) is None
+    assert c.basis("doctor-1", VISIT_END + minutes(90), timedelta(hours=1)) is None
+    c.track_visit(a, CAUSE)
+    assert emitted(c) == []
+
+
+def test_completing_through_a_consultation_tracks_the_completion():
+    a = appointment()
+    a.start_consultation("consultation-1", DURING, CAUSE)
+    c = tracking(a)
+    a.complete(DURING + minutes(5), CAUSE)
+
+    c.track_visit(a, CAUSE)
+
+    assert emitted(c) == ["VisitCompleted"]
+
+
+def test_status_corrections_move_the_access_with_them():
+    a = appointment()
+    c = tracking(a)
+    a.mark_no_show(DURING, CAUSE)
+    c.track_visit(a, CAUSE)
+    assert emitted(c) == ["VisitClosed"]
+
+    a.correct_status(Status.COMPLETED, "arrived late and was seen", DURING, CAUSE)
+    c.track_visit(a, CAUSE)
+    assert emitted(c) == ["VisitCompleted"]
+    assert c.basis("doctor-1", VISIT_END + minutes(60), AFTER_VISIT) == Basis.APPOINTMENT
+
+    a.correct_status(Status.BOOKED, "completed the wrong appointment", DURING, CAUSE)
+    c.track_visit(a, CAUSE)
+    [reopened] = c.collect_events()
+    assert (type(reopened).__name__, reopened.appointment_version) == ("VisitOpened", 4)
+    assert c.basis("doctor-1", VISIT_END + AFTER_VISIT, AFTER_VISIT) == Basis.APPOINTMENT
+
+
+def test_a_copy_that_missed_changes_still_records_a_reopening_that_looks_like_what_it_has():
+    a = appointment()
+    behind = tracking(a)
+    a.complete(DURING, CAUSE)
+    a.correct_status(Status.BOOKED, "completed the wrong appointment", DURING, CAUSE)
+
+    behind.track_visit(a, CAUSE)
+
+    [event] = behind.collect_events()
+    assert (type(event).__name__, event.appointment_version) == ("VisitOpened", 3)
+
+
+def test_an_older_state_of_the_appointment_never_replaces_a_newer_one():
+    a = appointment()
+    c = care()
+    older = deepcopy(a)
+    a.cancel("feeling better", NOW, None, CAUSE)
+    c.track_visit(a, CAUSE)
+    given(c)
+
+    c.track_visit(older, CAUSE)
+
+    assert emitted(c) == []
+    assert c.visits[str(APPOINTMENT_ID)].access == VisitAccess.NONE
+
+
+def test_an_appointment_unknown_to_the_record_is_recorded_whatever_its_state():
+    a = appointment()
+    a.cancel("feeling better", NOW, None, CAUSE)
+    c = care()
+
+    c.track_visit(a, CAUSE)
+
+    assert emitted(c) == ["VisitClosed"]
+    assert c.basis("doctor-1", NOW, AFTER_VISIT) is None
+
+
+def test_another_patients_appointment_is_refused():
+    c = care()
+
+    with refused(ForeignAppointmentError, c):
+        c.track_visit(appointment(patient_id="patient-2"), CAUSE)
+
+
+def test_a_relationship_comes_before_an_appointment_and_an_appointment_before_emergency_access():
+    c = tracking(appointment())
+    c.break_glass("grant-1", "doctor-1", EMERGENCY_REASON, NOW, minutes(60), CAUSE)
+    assert c.basis("doctor-1", NOW, AFTER_VISIT) == Basis.APPOINTMENT
+
+    start(c, Kind.PRIMARY, "doctor-1")
+    assert c.basis("doctor-1", NOW, AFTER_VISIT) == Basis.PRIMARY
+
+
+def test_visits_replay_to_the_same_state_through_the_production_transcoder():
+    a = appointment()
+    c = PatientCare(patient_id="patient-1", cause=CAUSE.as_dict())
+    c.track_visit(a, CAUSE)
+    a.complete(DURING, CAUSE)
+    c.track_visit(a, CAUSE)
+
+    copy = replayed(c)
+
+    assert state(copy) == state(c)
+    assert copy.visits[str(APPOINTMENT_ID)].ends_at.utcoffset() is not None
+    assert copy.basis("doctor-1", VISIT_END + minutes(5), AFTER_VISIT) == Basis.APPOINTMENT
