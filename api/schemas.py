@@ -201,7 +201,9 @@ class TokenPairPublic(BaseModel):
 
 class CommandResult(BaseModel):
     id: str
-    position: int | None = Field(description="Pass as ?after= to queries to read this write.")
+    position: int = Field(
+        description="Pass as ?after= to queries to read this write (or, when the command had already taken effect, the state it found)."
+    )
 
 
 class SweepResult(CommandResult):
