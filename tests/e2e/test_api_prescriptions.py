@@ -165,6 +165,33 @@ class TestFullFlow:
         assert (finding["kind"], finding["allergy"], finding["severe"]) == ("allergy", "penicillin", True)
         assert view(clinic, w.patient, pid)["status"] == "draft"
 
+    def test_the_check_answers_what_it_recorded_every_finding_with_its_severity(self, clinic: Clinic) -> None:
+        w = ward(clinic, allergies=["Penicillin"])
+        pid = written(clinic, w, item("Warfarin"), item("Ibuprofen"), item("Amoxicillin"))
+
+        answer = expect(act(clinic, w.doctor, pid, "check"), 200)
+
+        assert (answer["id"], answer["table_version"], answer["allergies_checked"]) == (pid, "2026.11.2", ["penicillin"])
+        assert sorted(answer["medications"]) == ["Amoxicillin", "Ibuprofen", "Warfarin"]
+        found = {(f["kind"], tuple(f["drugs"]), f["allergy"]): (f["severity"], f["severe"]) for f in answer["findings"]}
+        assert found[("interaction", ("ibuprofen", "warfarin"), None)] == ("major", True)
+        assert found[("allergy", ("amoxicillin",), "penicillin")][1] is True
+        assert all(f["effect"] and f["sources"] and f["rule"] for f in answer["findings"])
+        recorded = clinic.read(w.doctor, f"/prescriptions/{pid}", after=position(answer))["checks"]
+        assert [{k: c[k] for k in ("table_version", "medications", "allergies_checked", "findings", "checked_at")} for c in recorded] == [
+            {k: answer[k] for k in ("table_version", "medications", "allergies_checked", "findings", "checked_at")}
+        ]
+        again = changes_nothing(clinic, lambda: act(clinic, w.doctor, pid, "check"))
+        assert {k: v for k, v in again.items() if k != "position"} == {k: v for k, v in answer.items() if k != "position"}
+
+    def test_the_checks_answer_is_declared_in_the_openapi_document(self, clinic: Clinic) -> None:
+        document = expect(clinic.client.get("/openapi.json"), 200)
+        declared = document["paths"]["/prescriptions/{prescription_id}/check"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        schema = document["components"]["schemas"][declared["$ref"].rsplit("/", 1)[-1]]
+        assert {"id", "position", "table_version", "medications", "allergies_checked", "findings", "checked_at"} <= set(schema["properties"])
+        finding = document["components"]["schemas"][schema["properties"]["findings"]["items"]["$ref"].rsplit("/", 1)[-1]]
+        assert {"kind", "severity", "severe", "drugs", "effect", "sources", "rule", "allergy"} <= set(finding["properties"])
+
     def test_moderate_findings_do_not_block_but_are_recorded(self, clinic: Clinic) -> None:
         w = ward(clinic)
         pid = issued(clinic, w, item("Clopidogrel"), item("Omeprazole"))
