@@ -18,6 +18,7 @@ from api.prescription_schemas import (
     PrescriptionRenew,
     PrescriptionWrite,
     ReminderPublic,
+    SafetyCheckResult,
 )
 from api.schemas import CommandResult, Moment, Page, SweepResult, Text
 from commands import prescriptions as commands
@@ -109,9 +110,9 @@ def revise(
     return run_handler(m, request, actor, key, body, commands.revise_items, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/check", response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/check", response_model=SafetyCheckResult)
 def check(prescription_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
-    """Check a draft against the patient's allergies and the interaction table; the check is recorded."""
+    """Check a draft against the patient's allergies and the interaction table; answers the recorded check with every finding."""
     return run_handler(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
 
 

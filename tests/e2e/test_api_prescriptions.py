@@ -172,7 +172,7 @@ class TestFullFlow:
         answer = expect(act(clinic, w.doctor, pid, "check"), 200)
 
         assert (answer["id"], answer["table_version"], answer["allergies_checked"]) == (pid, "2026.11.2", ["penicillin"])
-        assert sorted(answer["medications"]) == ["Amoxicillin", "Ibuprofen", "Warfarin"]
+        assert sorted(answer["medications"]) == ["amoxicillin", "ibuprofen", "warfarin"]
         found = {(f["kind"], tuple(f["drugs"]), f["allergy"]): (f["severity"], f["severe"]) for f in answer["findings"]}
         assert found[("interaction", ("ibuprofen", "warfarin"), None)] == ("major", True)
         assert found[("allergy", ("amoxicillin",), "penicillin")][1] is True
