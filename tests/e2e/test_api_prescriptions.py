@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -471,3 +472,38 @@ class TestReminders:
         expect(clinic.get(w.patient, path, **{"from": issued_at.isoformat(), "to": issued_at.isoformat()}), 422, field="to")
         expect(act(clinic, w.doctor, pid, "cancel", {"reason": "Stopped the course."}), 200)
         assert clinic.read(w.patient, path, after=clinic.latest(), **window) == []
+
+    def test_plain_dates_are_whole_local_days_of_each_prescription(self, clinic: Clinic) -> None:
+        w = ward(clinic)
+        london = issued(clinic, w, item("Paracetamol", frequency="twice_daily", duration_days=5))
+        tokyo = written(clinic, w, item("Cetirizine", frequency="twice_daily", duration_days=5), timezone="Asia/Tokyo")
+        expect(act(clinic, w.doctor, tokyo, "issue"), 200)
+        zones = {london: ZoneInfo("Europe/London"), tokyo: ZoneInfo("Asia/Tokyo")}
+        path = f"/patients/{w.patient.profile_id}/reminders"
+        day = clinic.clock.now.date() + timedelta(days=2)
+
+        def local_days(**window: str) -> dict[str, list[tuple[date, str]]]:
+            due = clinic.read(w.patient, path, after=clinic.latest(), **window)
+            assert [d["due_at"] for d in due] == sorted(d["due_at"] for d in due)
+            doses: dict[str, list[tuple[date, str]]] = {}
+            for dose in due:
+                local = datetime.fromisoformat(dose["due_at"]).astimezone(zones[dose["prescription_id"]])
+                assert local.strftime("%H:%M") == dose["local_time"]
+                doses.setdefault(dose["prescription_id"], []).append((local.date(), dose["local_time"]))
+            return doses
+
+        one_day = {london: [(day, "08:00"), (day, "20:00")], tokyo: [(day, "08:00"), (day, "20:00")]}
+        assert local_days(**{"from": day.isoformat(), "to": day.isoformat()}) == one_day
+        assert local_days(**{"from": day.isoformat()}) == one_day
+        next_day = day + timedelta(days=1)
+        two_days = {p: doses + [(next_day, "08:00"), (next_day, "20:00")] for p, doses in one_day.items()}
+        assert local_days(**{"from": day.isoformat(), "to": next_day.isoformat()}) == two_days
+        until_midnight_utc = datetime.combine(next_day, time(0), tzinfo=timezone.utc).isoformat()
+        assert local_days(**{"from": day.isoformat(), "to": until_midnight_utc}) == {**one_day, tokyo: two_days[tokyo][:3]}
+
+        assert len(clinic.read(w.patient, path, **{"from": day.isoformat(), "to": (day + timedelta(days=30)).isoformat()})) >= 4
+        expect(clinic.get(w.patient, path, **{"from": day.isoformat(), "to": (day + timedelta(days=31)).isoformat()}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": next_day.isoformat(), "to": day.isoformat()}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": f"{day.isoformat()}T10:00:00"}), 422, field="from")
+        expect(clinic.get(w.patient, path, **{"from": day.isoformat(), "to": f"{next_day.isoformat()}T10:00"}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": "2026-02-30"}), 422, field="from")
