@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -158,6 +158,11 @@ def outcome_body(outcome: Outcome) -> dict[str, Any]:
     return {name: value for name, value in asdict(outcome).items() if name != "created"}
 
 
+def with_position(m: Medledger, outcome: Outcome) -> Outcome:
+    """A command that changed nothing answers the log's end: the state it describes is recorded at or before it."""
+    return outcome if outcome.position is not None else replace(outcome, position=m.store.max_position())
+
+
 def run_command(
     m: Medledger,
     request: Request,
@@ -167,11 +172,14 @@ def run_command(
     command: Callable[[], Outcome],
     status_code: int = 200,
 ) -> Response:
-    """Runs a command once per Idempotency-Key; a repeat with the same body gets the first answer."""
+    """Runs a command once per Idempotency-Key; a repeat with the same body gets the first answer.
+
+    Every answer carries a position to pass as ?after=, also when the command found its work already done.
+    """
 
     def answer() -> JSONResponse:
         try:
-            outcome = command()
+            outcome = with_position(m, command())
         except ConcurrentUpdateError:
             raise
         except DomainError as error:

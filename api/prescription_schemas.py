@@ -8,8 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import LongText, Reason, Strict, Text, _bounded
+from api.schemas import CommandResult, LongText, Reason, Strict, Text, _bounded
 from commands.prescriptions import ItemSpec
+from domain.medication_safety import FindingKind, Severity
 from domain.prescription import MAX_DURATION_DAYS, MAX_ITEMS, MAX_QUANTITY, MAX_REFILLS, Frequency, Route, Status
 
 ItemId = _bounded(64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -130,6 +131,25 @@ class PrescriptionPublic(BaseModel):
     hazard_flagged: bool
     new_hazards: list[dict[str, Any]]
     version: int
+
+
+class FindingPublic(BaseModel):
+    kind: FindingKind
+    severity: Severity
+    severe: bool = Field(description="Contraindicated or major: issue needs an override reason.")
+    drugs: list[str] = Field(description="The medications involved, as the checker matched them.")
+    effect: str
+    sources: list[str]
+    rule: str = Field(description="The table entry that matched.")
+    allergy: str | None = Field(description="For an allergy finding, the recorded allergy it matched.")
+
+
+class SafetyCheckResult(CommandResult):
+    table_version: str = Field(description="The interaction table the check ran against.")
+    medications: list[str] = Field(description="The medications checked.")
+    allergies_checked: list[str] = Field(description="The patient's recorded allergies, as the checker read them.")
+    findings: list[FindingPublic] = Field(description="Every interaction and allergy found; empty when none.")
+    checked_at: datetime = Field(description="When the check was recorded (a repeat on the same inputs answers that check).")
 
 
 class ReminderPublic(BaseModel):

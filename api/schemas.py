@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from domain.appointment import Status
 from domain.shared import Role
@@ -53,6 +66,22 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CalendarDay = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 Moment = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
 LocalTime = Annotated[time, AfterValidator(_local_time)]
+_PLAIN_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CALENDAR_DAY: TypeAdapter[date] = TypeAdapter(CalendarDay)
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
+
+
+def _day_or_moment(value: Any) -> Any:
+    """A plain date (YYYY-MM-DD) stays a date; anything else must be a date-time with its UTC offset."""
+    try:
+        if isinstance(value, str) and _PLAIN_DAY.fullmatch(value):
+            return _CALENDAR_DAY.validate_python(value)
+        return _MOMENT.validate_python(value)
+    except ValidationError as error:
+        raise PydanticCustomError("day_or_moment", "{reason}", {"reason": error.errors()[0]["msg"]}) from None
+
+
+DayOrMoment = Annotated[date | datetime, BeforeValidator(_day_or_moment)]
 
 
 class Strict(BaseModel):
@@ -201,7 +230,9 @@ class TokenPairPublic(BaseModel):
 
 class CommandResult(BaseModel):
     id: str
-    position: int | None = Field(description="Pass as ?after= to queries to read this write.")
+    position: int = Field(
+        description="Pass as ?after= to queries to read this write (or, when the command had already taken effect, the state it found)."
+    )
 
 
 class SweepResult(CommandResult):

@@ -9,6 +9,7 @@ Who may do what:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 from commands.access import clinical_writer, record_access
@@ -87,6 +88,17 @@ class RecheckPrescriptions:
 @dataclass(frozen=True)
 class ExpirePrescriptions:
     """Expires every active prescription past the last day it is valid."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome(Outcome):
+    """The safety check the draft carries: the one just recorded, or the same check recorded before."""
+
+    table_version: str = ""
+    medications: tuple[str, ...] = ()
+    allergies_checked: tuple[str, ...] = ()
+    findings: tuple[dict[str, Any], ...] = ()
+    checked_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,13 +204,14 @@ def write_prescription(svc: Services, cmd: WritePrescription, actor: Actor) -> O
     return retrying(svc.store, decide)
 
 
-def _prescriber_change(svc: Services, actor: Actor, prescription_id: str, act) -> Outcome:  # type: ignore[no-untyped-def]
-    def load_one() -> Prescription:
-        prescription = _visible(svc, actor, prescription_id)
-        _as_prescriber(svc, actor, prescription)
-        return prescription
+def _as_its_prescriber(svc: Services, actor: Actor, prescription_id: str) -> Prescription:
+    prescription = _visible(svc, actor, prescription_id)
+    _as_prescriber(svc, actor, prescription)
+    return prescription
 
-    return change(svc.store, load_one, act)
+
+def _prescriber_change(svc: Services, actor: Actor, prescription_id: str, act) -> Outcome:  # type: ignore[no-untyped-def]
+    return change(svc.store, lambda: _as_its_prescriber(svc, actor, prescription_id), act)
 
 
 def revise_items(svc: Services, cmd: ReviseItems, actor: Actor) -> Outcome:
@@ -206,12 +219,25 @@ def revise_items(svc: Services, cmd: ReviseItems, actor: Actor) -> Outcome:
     return _prescriber_change(svc, actor, cmd.prescription_id, lambda p: p.revise_items(items, actor.cause))
 
 
-def check_prescription(svc: Services, cmd: CheckPrescription, actor: Actor) -> Outcome:
-    def act(prescription: Prescription) -> None:
+def check_prescription(svc: Services, cmd: CheckPrescription, actor: Actor) -> CheckOutcome:
+    """Records the check of a draft and answers it, findings and all, so the doctor sees them at once."""
+
+    def decide() -> CheckOutcome:
+        prescription = _as_its_prescriber(svc, actor, cmd.prescription_id)
         prescription.check_draft()
         prescription.record_check(safety_check(svc, prescription), svc.clock(), actor.cause)
+        shown = prescription.checks[-1]
+        return CheckOutcome(
+            str(prescription.id),
+            svc.store.save(prescription),
+            table_version=shown["table_version"],
+            medications=tuple(shown["medications"]),
+            allergies_checked=tuple(shown["allergies_checked"]),
+            findings=tuple(shown["findings"]),
+            checked_at=shown["checked_at"],
+        )
 
-    return _prescriber_change(svc, actor, cmd.prescription_id, act)
+    return retrying(svc.store, decide)
 
 
 def issue_prescription(svc: Services, cmd: IssuePrescription, actor: Actor) -> Outcome:

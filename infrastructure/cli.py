@@ -6,17 +6,19 @@ import logging
 import os
 import secrets
 import signal
+import sys
 from datetime import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from commands import accounts, prescriptions, profiles
 from commands.base import Actor
 from domain.doctors import WeeklyAvailability
 from domain.medication_safety import CheckerUnavailableError
-from domain.shared import Role
+from domain.shared import DomainError, Role
 from infrastructure import backfill
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
@@ -177,16 +179,63 @@ def backfill_visits() -> None:
         m.close()
 
 
+ADMIN_PASSWORD_VARIABLE = "MEDLEDGER_ADMIN_PASSWORD"
+PASSWORD_LENGTHS = range(10, 129)
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _admin_password(from_stdin: bool) -> str:
+    """From standard input when asked, else the environment, else a prompt at a terminal: never the command line."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            _refuse("no password on standard input: pipe one line in, for example from a secrets file.")
+    elif ADMIN_PASSWORD_VARIABLE in os.environ:
+        password = os.environ[ADMIN_PASSWORD_VARIABLE]
+        if not password:
+            _refuse(f"no password: {ADMIN_PASSWORD_VARIABLE} is empty.")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        _refuse(
+            "no password and no terminal to ask for one: pipe it in with --password-stdin, "
+            f"or set {ADMIN_PASSWORD_VARIABLE}."
+        )
+    if len(password) < PASSWORD_LENGTHS.start:
+        _refuse(f"a password has at least {PASSWORD_LENGTHS.start} characters.")
+    if len(password) >= PASSWORD_LENGTHS.stop:
+        _refuse(f"a password has at most {PASSWORD_LENGTHS.stop - 1} characters.")
+    return password
+
+
 @cli.command("create-admin")
 def create_admin(
-    email: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="MEDLEDGER_ADMIN_PASSWORD")],
+    email: Annotated[str, typer.Argument(help="The admin's email address")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input")
+    ] = False,
 ) -> None:
-    """Create an admin account (the operator's way in on a new deployment)."""
+    """Create an admin account (the operator's way in on a new deployment).
+
+    The password is read from standard input with --password-stdin, else from MEDLEDGER_ADMIN_PASSWORD, else
+    asked for twice at a terminal; never given on the command line, where other users and shell history see it.
+    """
+    try:
+        address = TypeAdapter(EmailStr).validate_python(email)
+    except ValidationError:
+        _refuse(f"{email!r} is not a valid email address.")
+    password = _admin_password(password_stdin)
     m = bootstrap()
     try:
-        outcome = accounts.create_account(m.services, accounts.CreateAccount(email, password, Role.ADMIN), OPERATOR)
+        outcome = accounts.create_account(m.services, accounts.CreateAccount(address, password, Role.ADMIN), OPERATOR)
         typer.echo(f"admin account {outcome.id} created")
+    except DomainError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         m.close()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
@@ -147,6 +148,26 @@ def taken_prescriptions(conn: Connection, patient_id: str | None, start: datetim
     return [dict(d) for d in documents if is_taken(d)]
 
 
-def reminders(conn: Connection, patient_id: str | None, start: datetime, end: datetime) -> list[Dose]:
-    """The doses due in [start, end), of one patient or of everyone, in time order."""
-    return schedule(taken_prescriptions(conn, patient_id, start, end), start, end)
+WIDEST_UTC_OFFSET = timedelta(hours=14)
+
+
+def reminders(conn: Connection, patient_id: str | None, start: date | datetime, end: date | datetime) -> list[Dose]:
+    """The doses due from start until end, of one patient or of everyone, in time order.
+
+    A date-time bound is an instant (start included, end excluded); a date bound is a whole local day in the
+    time zone of each dose's prescription (start from its beginning, end through its end).
+    """
+    first = start if isinstance(start, datetime) else _utc_midnight(start) - WIDEST_UTC_OFFSET
+    last = end if isinstance(end, datetime) else _utc_midnight(end + timedelta(days=1)) + WIDEST_UTC_OFFSET
+    taken = taken_prescriptions(conn, patient_id, first, last)
+    zones = {prescription["id"]: ZoneInfo(prescription["timezone"]) for prescription in taken}
+
+    def on_local_days(dose: Dose) -> bool:
+        day = dose.due_at.astimezone(zones[dose.prescription_id]).date()
+        return (isinstance(start, datetime) or day >= start) and (isinstance(end, datetime) or day <= end)
+
+    return [dose for dose in schedule(taken, first, last) if on_local_days(dose)]
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,8 +18,9 @@ from api.prescription_schemas import (
     PrescriptionRenew,
     PrescriptionWrite,
     ReminderPublic,
+    SafetyCheckResult,
 )
-from api.schemas import CommandResult, Moment, Page, SweepResult, Text
+from api.schemas import CommandResult, DayOrMoment, Moment, Page, SweepResult, Text
 from commands import prescriptions as commands
 from commands.access import clinical_reader
 from commands.base import RecordNotFoundError
@@ -109,9 +110,9 @@ def revise(
     return run_handler(m, request, actor, key, body, commands.revise_items, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/check", response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/check", response_model=SafetyCheckResult)
 def check(prescription_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
-    """Check a draft against the patient's allergies and the interaction table; the check is recorded."""
+    """Check a draft against the patient's allergies and the interaction table; answers the recorded check with every finding."""
     return run_handler(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
 
 
@@ -168,15 +169,32 @@ def reminders(
     actor: CurrentActor,
     m: MedledgerDep,
     conn: ReadPrescriptions,
-    start: Annotated[Moment | None, Query(alias="from", description="Due at or after (default: now)")] = None,
-    end: Annotated[Moment | None, Query(alias="to", description="Due before (default: a day after from)")] = None,
+    start: Annotated[
+        DayOrMoment | None,
+        Query(alias="from", description="Due at or after this date-time (with its offset), or from the start of this date (default: now)"),
+    ] = None,
+    end: Annotated[
+        DayOrMoment | None,
+        Query(alias="to", description="Due before this date-time, or through the end of this date (default: a day after from, or from's whole date)"),
+    ] = None,
 ) -> list[dict[str, Any]]:
-    """The patient's doses due in a window of at most 31 days (the patient, treating doctors, auditors)."""
+    """The patient's doses due in a window of at most 31 days (the patient, treating doctors, auditors).
+
+    A plain date is a whole day in each prescription's own time zone, where its doses' local times are."""
     access = clinical_reader(m.services, actor, patient_id)
     start = start or m.services.clock()
-    end = end or start + timedelta(days=1)
-    if end <= start:
+    if end is None:
+        end = start if not isinstance(start, datetime) else start + timedelta(days=1)
+    opens, closes = _reach(start, at_end=False), _reach(end, at_end=True)
+    if closes <= opens:
         raise InvalidInputError("to must be after from.", field="to")
-    if end - start > MAX_REMINDER_WINDOW:
+    if closes - opens > MAX_REMINDER_WINDOW:
         raise InvalidInputError("A reminder window spans at most 31 days.", field="to")
     return [dose.as_dict() for dose in records.reminders(conn, access.patient_id, start, end)]
+
+
+def _reach(bound: date, at_end: bool) -> datetime:
+    """A bound as an instant, to compare and measure a window: a date counts as its UTC day, an end date through its end."""
+    if isinstance(bound, datetime):
+        return bound
+    return datetime.combine(bound + timedelta(days=1) if at_end else bound, time(0), tzinfo=timezone.utc)

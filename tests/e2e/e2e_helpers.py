@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time as timer
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -196,6 +196,14 @@ class Clinic:
 def position(answer: dict[str, Any]) -> int:
     assert isinstance(answer["position"], int), answer
     return answer["position"]
+
+
+def changes_nothing(clinic: Clinic, send: Callable[[], httpx.Response]) -> dict[str, Any]:
+    """Sends a command that has already taken effect: 200, nothing new in the log, and the log's end as its position."""
+    logged = clinic.latest()
+    answer = expect(send(), 200)
+    assert position(answer) == logged == clinic.latest(), answer
+    return answer
 
 
 # A real server in a subprocess

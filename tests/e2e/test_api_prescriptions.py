@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from domain.patients import Patient
 from domain.shared import Cause, Role
-from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, expect, position
+from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, changes_nothing, expect, position
 from infrastructure.interactions import shipped_table
 
 OVERRIDE = "Benefit outweighs the bleeding risk; INR checked weekly."
@@ -118,7 +119,7 @@ class TestFullFlow:
         shown = clinic.read(w.doctor, f"/prescriptions/{pid}", after=position(checked))["checks"]
         assert [(c["context"], c["table_version"], c["allergies_checked"]) for c in shown] == [("check", "2026.11.2", ["sulfa"])]
         assert [(f["severity"], f["drugs"]) for f in shown[0]["findings"]] == [("major", ["ibuprofen", "warfarin"])]
-        assert expect(act(clinic, w.doctor, pid, "check"), 200)["position"] is None
+        changes_nothing(clinic, lambda: act(clinic, w.doctor, pid, "check"))
 
         blocked = expect(act(clinic, w.doctor, pid, "issue"), 409, "interaction_blocked")
         assert blocked["current"]["findings"][0]["drugs"] == ["ibuprofen", "warfarin"]
@@ -130,7 +131,7 @@ class TestFullFlow:
         assert (record["status"], record["override_reason"]) == ("issued", OVERRIDE)
         assert record["checks"][-1]["context"] == "issue" and record["checks"][-1]["override_reason"] == OVERRIDE
         assert record["valid_until"] == (clinic.clock.now + timedelta(days=30)).date().isoformat()
-        assert expect(act(clinic, w.doctor, pid, "issue"), 200)["position"] is None
+        changes_nothing(clinic, lambda: act(clinic, w.doctor, pid, "issue"))
 
         expect(act(clinic, w.admin, pid, "dispense", {"item_id": "warfarin", "quantity": 10}), 200)
         assert view(clinic, w.patient, pid)["status"] == "partially_dispensed"
@@ -164,6 +165,33 @@ class TestFullFlow:
         [finding] = blocked["current"]["findings"]
         assert (finding["kind"], finding["allergy"], finding["severe"]) == ("allergy", "penicillin", True)
         assert view(clinic, w.patient, pid)["status"] == "draft"
+
+    def test_the_check_answers_what_it_recorded_every_finding_with_its_severity(self, clinic: Clinic) -> None:
+        w = ward(clinic, allergies=["Penicillin"])
+        pid = written(clinic, w, item("Warfarin"), item("Ibuprofen"), item("Amoxicillin"))
+
+        answer = expect(act(clinic, w.doctor, pid, "check"), 200)
+
+        assert (answer["id"], answer["table_version"], answer["allergies_checked"]) == (pid, "2026.11.2", ["penicillin"])
+        assert sorted(answer["medications"]) == ["amoxicillin", "ibuprofen", "warfarin"]
+        found = {(f["kind"], tuple(f["drugs"]), f["allergy"]): (f["severity"], f["severe"]) for f in answer["findings"]}
+        assert found[("interaction", ("ibuprofen", "warfarin"), None)] == ("major", True)
+        assert found[("allergy", ("amoxicillin",), "penicillin")][1] is True
+        assert all(f["effect"] and f["sources"] and f["rule"] for f in answer["findings"])
+        recorded = clinic.read(w.doctor, f"/prescriptions/{pid}", after=position(answer))["checks"]
+        assert [{k: c[k] for k in ("table_version", "medications", "allergies_checked", "findings", "checked_at")} for c in recorded] == [
+            {k: answer[k] for k in ("table_version", "medications", "allergies_checked", "findings", "checked_at")}
+        ]
+        again = changes_nothing(clinic, lambda: act(clinic, w.doctor, pid, "check"))
+        assert {k: v for k, v in again.items() if k != "position"} == {k: v for k, v in answer.items() if k != "position"}
+
+    def test_the_checks_answer_is_declared_in_the_openapi_document(self, clinic: Clinic) -> None:
+        document = expect(clinic.client.get("/openapi.json"), 200)
+        declared = document["paths"]["/prescriptions/{prescription_id}/check"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        schema = document["components"]["schemas"][declared["$ref"].rsplit("/", 1)[-1]]
+        assert {"id", "position", "table_version", "medications", "allergies_checked", "findings", "checked_at"} <= set(schema["properties"])
+        finding = document["components"]["schemas"][schema["properties"]["findings"]["items"]["$ref"].rsplit("/", 1)[-1]]
+        assert {"kind", "severity", "severe", "drugs", "effect", "sources", "rule", "allergy"} <= set(finding["properties"])
 
     def test_moderate_findings_do_not_block_but_are_recorded(self, clinic: Clinic) -> None:
         w = ward(clinic)
@@ -246,7 +274,7 @@ class TestChecker:
         draft = written(clinic, w, item("Sertraline"), item("Naproxen"))
         clinic.read(w.admin, "/prescriptions", after=clinic.latest())
         expect(post(clinic, w.doctor, "/prescriptions/recheck"), 403, "forbidden")
-        assert expect(post(clinic, w.admin, "/prescriptions/recheck"), 200)["position"] is None
+        changes_nothing(clinic, lambda: post(clinic, w.admin, "/prescriptions/recheck"))
 
         new_pair = {"a": "class:serotonergic_antidepressants", "b": "class:nsaids", "severity": "major", "effect": "GI bleeding.", "sources": ["label_warfarin"]}
         table_file(tmp_path, "local-2", new_pair)
@@ -260,7 +288,7 @@ class TestChecker:
         unflagged = view(clinic, w.auditor, quiet)
         assert unflagged["hazard_flagged"] is False and unflagged["checks"][-1]["context"] == "recheck"
         assert view(clinic, w.auditor, draft)["checks"] == []
-        assert expect(post(clinic, w.admin, "/prescriptions/recheck"), 200)["position"] is None
+        changes_nothing(clinic, lambda: post(clinic, w.admin, "/prescriptions/recheck"))
         listed = clinic.read(w.admin, "/prescriptions", after=clinic.latest(), patient_id=w.patient.profile_id)["items"]
         assert {p["id"]: p["hazard_flagged"] for p in listed} == {active: True, quiet: False, draft: False}
 
@@ -275,7 +303,7 @@ class TestLifecycle:
             expect(act(clinic, user, active, "cancel", {"reason": "No longer needed."}), 404, "not_found")
         expect(act(clinic, w.doctor, draft, "cancel", {"reason": "Written in error."}), 200)
         expect(act(clinic, w.admin, active, "cancel", {"reason": "Patient declined."}), 200)
-        assert expect(act(clinic, w.admin, active, "cancel", {"reason": "Again."}), 200)["position"] is None
+        changes_nothing(clinic, lambda: act(clinic, w.admin, active, "cancel", {"reason": "Again."}))
         record = view(clinic, w.patient, active)
         assert (record["status"], record["cancel_reason"]) == ("cancelled", "Patient declined.")
         expect(act(clinic, w.admin, active, "dispense", {"item_id": "paracetamol", "quantity": 1}), 409, "invalid_transition")
@@ -444,3 +472,38 @@ class TestReminders:
         expect(clinic.get(w.patient, path, **{"from": issued_at.isoformat(), "to": issued_at.isoformat()}), 422, field="to")
         expect(act(clinic, w.doctor, pid, "cancel", {"reason": "Stopped the course."}), 200)
         assert clinic.read(w.patient, path, after=clinic.latest(), **window) == []
+
+    def test_plain_dates_are_whole_local_days_of_each_prescription(self, clinic: Clinic) -> None:
+        w = ward(clinic)
+        london = issued(clinic, w, item("Paracetamol", frequency="twice_daily", duration_days=5))
+        tokyo = written(clinic, w, item("Cetirizine", frequency="twice_daily", duration_days=5), timezone="Asia/Tokyo")
+        expect(act(clinic, w.doctor, tokyo, "issue"), 200)
+        zones = {london: ZoneInfo("Europe/London"), tokyo: ZoneInfo("Asia/Tokyo")}
+        path = f"/patients/{w.patient.profile_id}/reminders"
+        day = clinic.clock.now.date() + timedelta(days=2)
+
+        def local_days(**window: str) -> dict[str, list[tuple[date, str]]]:
+            due = clinic.read(w.patient, path, after=clinic.latest(), **window)
+            assert [d["due_at"] for d in due] == sorted(d["due_at"] for d in due)
+            doses: dict[str, list[tuple[date, str]]] = {}
+            for dose in due:
+                local = datetime.fromisoformat(dose["due_at"]).astimezone(zones[dose["prescription_id"]])
+                assert local.strftime("%H:%M") == dose["local_time"]
+                doses.setdefault(dose["prescription_id"], []).append((local.date(), dose["local_time"]))
+            return doses
+
+        one_day = {london: [(day, "08:00"), (day, "20:00")], tokyo: [(day, "08:00"), (day, "20:00")]}
+        assert local_days(**{"from": day.isoformat(), "to": day.isoformat()}) == one_day
+        assert local_days(**{"from": day.isoformat()}) == one_day
+        next_day = day + timedelta(days=1)
+        two_days = {p: doses + [(next_day, "08:00"), (next_day, "20:00")] for p, doses in one_day.items()}
+        assert local_days(**{"from": day.isoformat(), "to": next_day.isoformat()}) == two_days
+        until_midnight_utc = datetime.combine(next_day, time(0), tzinfo=timezone.utc).isoformat()
+        assert local_days(**{"from": day.isoformat(), "to": until_midnight_utc}) == {**one_day, tokyo: two_days[tokyo][:3]}
+
+        assert len(clinic.read(w.patient, path, **{"from": day.isoformat(), "to": (day + timedelta(days=30)).isoformat()})) >= 4
+        expect(clinic.get(w.patient, path, **{"from": day.isoformat(), "to": (day + timedelta(days=31)).isoformat()}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": next_day.isoformat(), "to": day.isoformat()}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": f"{day.isoformat()}T10:00:00"}), 422, field="from")
+        expect(clinic.get(w.patient, path, **{"from": day.isoformat(), "to": f"{next_day.isoformat()}T10:00"}), 422, field="to")
+        expect(clinic.get(w.patient, path, **{"from": "2026-02-30"}), 422, field="from")
