@@ -11,12 +11,13 @@ from uuid import uuid4
 
 from commands.base import (
     Actor,
+    Opening,
     Outcome,
     RecordNotFoundError,
     Services,
     Store,
     load,
-    load_or_open,
+    load_or_open_all,
     require,
     retrying,
 )
@@ -112,18 +113,25 @@ def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
     store, cause = svc.store, actor.cause
 
     def decide() -> Outcome:
-        doctor = load(store, Doctor, cmd.doctor_id, "doctor")
-        if not actor.is_(Role.PATIENT):
-            load(store, Patient, cmd.patient_id, "patient")
+        doctor, *patient = store.find_all((Doctor, cmd.doctor_id), *[] if actor.is_(Role.PATIENT) else [(Patient, cmd.patient_id)])
+        if doctor is None:
+            raise RecordNotFoundError(f"No doctor {cmd.doctor_id}.")
+        if patient and patient[0] is None:
+            raise RecordNotFoundError(f"No patient {cmd.patient_id}.")
         slot = scheduling.check_slot(doctor, start, svc.clock())
-        calendar = _calendar(store, cmd.doctor_id, slot.day, cause)
-        agendas = _agendas(store, cmd.patient_id, utc_days(slot.start, slot.end), cause)
+        days = utc_days(slot.start, slot.end)
+        calendar, care, *agendas = load_or_open_all(
+            store,
+            _calendar_stream(cmd.doctor_id, slot.day, cause),
+            _care_stream(cmd.patient_id, cause),
+            *(_agenda_stream(cmd.patient_id, day, cause) for day in days),
+        )
         with _holders_unnamed(actor, cmd.doctor_id):
             appointment = scheduling.book(
                 appointment_id=uuid4(),
                 doctor=doctor,
                 calendar=calendar,
-                agendas=list(agendas.values()),
+                agendas=agendas,
                 patient_id=cmd.patient_id,
                 slot=slot,
                 overbook_reason=cmd.overbook_reason,
@@ -132,8 +140,7 @@ def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
         if appointment is None:
             existing = calendar.booking_of(cmd.patient_id, slot.start)
             return Outcome(existing.appointment_id if existing else "", None)
-        care = visit_tracked(store, appointment, cause)
-        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas.values(), care), created=True)
+        return Outcome(str(appointment.id), store.save(appointment, calendar, *agendas, track(care, appointment, cause)), created=True)
 
     return retrying(store, decide)
 
@@ -141,8 +148,11 @@ def book(svc: Services, cmd: BookAppointment, actor: Actor) -> Outcome:
 def visit_tracked(store: Store, appointment: Appointment, cause: Cause) -> PatientCare | None:
     """The patient's care record with the access the appointment now gives its doctor, to save with the
     appointment; None when the record already says so."""
-    patient_id = appointment.patient_id
-    care = load_or_open(store, PatientCare, care_id(patient_id), patient_id=patient_id, cause=cause.as_dict())
+    (care,) = load_or_open_all(store, _care_stream(appointment.patient_id, cause))
+    return track(care, appointment, cause)
+
+
+def track(care: PatientCare, appointment: Appointment, cause: Cause) -> PatientCare | None:
     version = care.version
     care.track_visit(appointment, cause)
     return care if care.version != version else None
@@ -267,23 +277,26 @@ def reschedule_appointment(svc: Services, cmd: RescheduleAppointment, actor: Act
     return retrying(store, decide)
 
 
+def _calendar_stream(doctor_id: str, day: date, cause: Cause) -> Opening:
+    return DoctorCalendar, DoctorCalendar.create_id(doctor_id, day), {"doctor_id": doctor_id, "day": day, "cause": cause.as_dict()}
+
+
+def _agenda_stream(patient_id: str, day: date, cause: Cause) -> Opening:
+    return PatientAgenda, PatientAgenda.create_id(patient_id, day), {"patient_id": patient_id, "day": day, "cause": cause.as_dict()}
+
+
+def _care_stream(patient_id: str, cause: Cause) -> Opening:
+    return PatientCare, care_id(patient_id), {"patient_id": patient_id, "cause": cause.as_dict()}
+
+
 def _calendar(store: Store, doctor_id: str, day: date, cause: Cause) -> DoctorCalendar:
-    calendar_id = DoctorCalendar.create_id(doctor_id, day)
-    return load_or_open(store, DoctorCalendar, calendar_id, doctor_id=doctor_id, day=day, cause=cause.as_dict())
+    (calendar,) = load_or_open_all(store, _calendar_stream(doctor_id, day, cause))
+    return calendar
 
 
 def _agendas(store: Store, patient_id: str, days: Iterable[date], cause: Cause) -> dict[date, PatientAgenda]:
-    return {
-        day: load_or_open(
-            store,
-            PatientAgenda,
-            PatientAgenda.create_id(patient_id, day),
-            patient_id=patient_id,
-            day=day,
-            cause=cause.as_dict(),
-        )
-        for day in dict.fromkeys(days)
-    }
+    unique = list(dict.fromkeys(days))
+    return dict(zip(unique, load_or_open_all(store, *(_agenda_stream(patient_id, day, cause) for day in unique))))
 
 
 def _visible_appointment(store: Store, appointment_id: str, actor: Actor) -> Appointment:

@@ -153,8 +153,17 @@ def load(store: Store, cls: type[A], aggregate_id: UUID | str, what: str) -> A:
 
 def load_or_open(store: Store, cls: type[A], aggregate_id: UUID, **opening: object) -> A:
     """Loads a per-day stream, or opens it on its first use."""
-    aggregate = store.find(cls, aggregate_id)
-    return aggregate if aggregate is not None else cls(**opening)  # type: ignore[call-arg]
+    (aggregate,) = load_or_open_all(store, (cls, aggregate_id, opening))
+    return aggregate
+
+
+Opening = tuple[type[Aggregate], UUID, dict[str, object]]
+
+
+def load_or_open_all(store: Store, *streams: Opening) -> list[Any]:
+    """Loads several such streams in one round trip, opening those used for the first time."""
+    found = store.find_all(*((cls, aggregate_id) for cls, aggregate_id, _ in streams))
+    return [aggregate if aggregate is not None else cls(**opening) for aggregate, (cls, _, opening) in zip(found, streams)]
 
 
 def require(allowed: bool, message: str) -> None:
