@@ -1,12 +1,21 @@
-"""SQLAlchemy engines for the read models: SQLite file in embedded mode, PostgreSQL (and a replica) otherwise."""
+"""SQLAlchemy engines for the read models (SQLite file in embedded mode, PostgreSQL and a replica otherwise),
+and the locks that processes sharing that storage take to create its schema or rebuild a read model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, create_engine, event, text
 
 from infrastructure.settings import Settings
+
+
+class LockHeldError(Exception):
+    """Raised when a lock asked for without waiting is held by another process or thread."""
 
 
 def create_read_model_engine(settings: Settings, *, replica: bool = False) -> Engine:
@@ -22,6 +31,36 @@ def create_read_model_engine(settings: Settings, *, replica: bool = False) -> En
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.database_schema}"'))
         engine = engine.execution_options(schema_translate_map={None: settings.database_schema})
     return engine
+
+
+@contextmanager
+def exclusive(settings: Settings, name: str, *, wait: bool = True) -> Iterator[None]:
+    """Holds the lock `name` of this storage, across processes, until the block ends; it dies with its holder.
+
+    On PostgreSQL it is a session advisory lock, on a connection of its own, for this schema; in embedded
+    mode a file lock beside the SQLite files. Without `wait`, a lock someone else holds is a LockHeldError.
+    """
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(settings.data_dir / f".{name}.lock")
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            raise LockHeldError(name) from None
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    key = f"medledger {settings.database_schema or 'public'} {name}"
+    with psycopg.connect(settings.database_url or "", autocommit=True, connect_timeout=10, application_name=f"medledger {name}") as conn:
+        if wait:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        else:
+            taken = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+            if not (taken and taken[0]):
+                raise LockHeldError(name)
+        yield
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

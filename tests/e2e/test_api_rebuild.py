@@ -7,12 +7,14 @@ import threading
 import time
 from datetime import timedelta
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
-from e2e_helpers import Clinic, User
+from commands.appointments import BookAppointment, book_appointment
+from e2e_helpers import OPERATOR, Clinic, User
 from infrastructure.bootstrap import bootstrap
 from infrastructure.database import create_read_model_engine
 from infrastructure.projector import ProjectionWorker
@@ -20,6 +22,8 @@ from projections.projectors import all_projectors
 from projections.tables import positions
 
 REBUILDS: list[list[str]] = [[], ["appointments"], ["care", "patients"], [], ["appointments"]]
+HISTORY_DAYS = 15  # 40 bookings a day: more than one batch of events for a rebuild to catch up before it swaps
+WRITES_BETWEEN_REBUILDS = 6
 READ_MODELS = {table.name: table for projector in all_projectors() for table in projector.tables}
 PROJECTOR_NAMES = {projector.name for projector in all_projectors()}
 
@@ -61,6 +65,10 @@ def test_rebuilding_read_models_while_serving_and_writing_answers_every_query_an
     admin = clinic.admin()
     doctors = [clinic.doctor(admin) for _ in range(2)]
     patients = [clinic.patient(full_name=f"Rebuild Patient {n}") for n in range(4)]
+    for day in range(HISTORY_DAYS):
+        for slot in range(40):
+            start = clinic.at(30 + day, 0) + timedelta(minutes=30 * slot)
+            book_appointment(clinic.medledger.services, BookAppointment(doctors[0].profile_id, patients[slot % 4].profile_id, start), OPERATOR)
     booked: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -99,13 +107,14 @@ def test_rebuilding_read_models_while_serving_and_writing_answers_every_query_an
     threads = [in_a_loop(stop, failures, write), in_a_loop(stop, failures, read), in_a_loop(stop, failures, read)]
     rebuilt: list[list[str]] = []
     try:
-        time.sleep(0.5)
-        for names in REBUILDS:
+        for round, names in enumerate(REBUILDS, start=1):
+            deadline = time.monotonic() + 30
+            while len(booked) < WRITES_BETWEEN_REBUILDS * round and time.monotonic() < deadline:
+                time.sleep(0.01)
             try:
                 rebuilt.append(rebuilder.projection.rebuild(names))
             except Exception as error:  # noqa: BLE001 - reported below, with everything else
                 failures.append(f"rebuild {names}: {type(error).__name__}: {error}")
-            time.sleep(0.2)
     finally:
         stop.set()
         for thread in threads:
@@ -121,12 +130,12 @@ def test_rebuilding_read_models_while_serving_and_writing_answers_every_query_an
 
     assert failures == []
     assert errors == []
-    assert len(rebuilt) == len(REBUILDS) and len(booked) > 20
+    assert len(rebuilt) == len(REBUILDS) and len(booked) >= WRITES_BETWEEN_REBUILDS * len(REBUILDS)
     assert projector_positions(system.write_engine) == {name: end for name in PROJECTOR_NAMES}
 
     fresh = create_read_model_engine(make_settings(backend))
     try:
-        reference = ProjectionWorker(system.store.app, fresh, all_projectors(), poll_seconds=0.01)
+        reference = ProjectionWorker(system.store.app, fresh, all_projectors(), 0.01, rebuild_lock=lambda name: nullcontext())
         reference.create_tables()
         reference.run_once()
         assert read_model_rows(system.write_engine) == read_model_rows(fresh)
