@@ -83,7 +83,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
             write_engine,
             all_projectors(),
             settings.projector_poll_seconds,
-            rebuild_lock=lambda name: exclusive(settings, f"rebuild-{name}", wait=False),
+            rebuild_lock=lambda *names: exclusive(settings, *names, wait=False),
         )
         projection.create_tables()
         idempotency_metadata.create_all(write_engine)

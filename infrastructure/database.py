@@ -4,7 +4,7 @@ and the locks that processes sharing that storage take to create its schema or r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
@@ -34,29 +34,32 @@ def create_read_model_engine(settings: Settings, *, replica: bool = False) -> En
 
 
 @contextmanager
-def exclusive(settings: Settings, name: str, *, wait: bool = True) -> Iterator[None]:
-    """Holds the lock `name` of this storage, across processes, until the block ends; it dies with its holder.
+def exclusive(settings: Settings, *names: str, wait: bool = True) -> Iterator[None]:
+    """Holds the named locks of this storage, across processes, until the block ends; they die with their holder.
 
-    On PostgreSQL it is a session advisory lock, on a connection of its own, for this schema; in embedded
-    mode a file lock beside the SQLite files. Without `wait`, a lock someone else holds is a LockHeldError.
+    On PostgreSQL they are session advisory locks of this schema, on a connection of their own; in embedded
+    mode file locks beside the SQLite files. Without `wait`, a lock someone else holds is a LockHeldError
+    naming it, and none is kept.
     """
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(settings.data_dir / f".{name}.lock")
-        try:
-            lock.acquire(timeout=-1 if wait else 0)
-        except Timeout:
-            raise LockHeldError(name) from None
-        try:
+        with ExitStack() as held:
+            for name in names:
+                lock = FileLock(settings.data_dir / f".{name}.lock")
+                try:
+                    lock.acquire(timeout=-1 if wait else 0)
+                except Timeout:
+                    raise LockHeldError(name) from None
+                held.callback(lock.release)
             yield
-        finally:
-            lock.release()
         return
-    key = f"medledger {settings.database_schema or 'public'} {name}"
-    with psycopg.connect(settings.database_url or "", autocommit=True, connect_timeout=10, application_name=f"medledger {name}") as conn:
-        if wait:
-            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-        else:
+    schema = settings.database_schema or "public"
+    with psycopg.connect(settings.database_url or "", autocommit=True, connect_timeout=10, application_name="medledger lock") as conn:
+        for name in names:
+            key = f"medledger {schema} {name}"
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+                continue
             taken = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
             if not (taken and taken[0]):
                 raise LockHeldError(name)

@@ -36,7 +36,7 @@ class ProjectionWorker:
         engine: Engine,
         projectors: Sequence[Projector],
         poll_seconds: float,
-        rebuild_lock: Callable[[str], AbstractContextManager[None]],
+        rebuild_lock: Callable[..., AbstractContextManager[None]],
     ) -> None:
         self.app = app
         self.rebuild_lock = rebuild_lock
@@ -115,12 +115,12 @@ class ProjectionWorker:
         if unknown:
             raise UnknownReadModelError(unknown, known)
         chosen = [p for p in self.projectors if not names or p.name in names]
-        for projector in chosen:
-            try:
-                with self.rebuild_lock(projector.name):
+        try:
+            with self.rebuild_lock(*(f"rebuild-{p.name}" for p in chosen)):
+                for projector in chosen:
                     self._rebuild(ShadowBuild(projector), progress or (lambda name, position, frontier: None))
-            except LockHeldError:
-                raise RebuildRunningError(projector.name) from None
+        except LockHeldError as held:
+            raise RebuildRunningError(str(held).removeprefix("rebuild-")) from None
         return [p.name for p in chosen]
 
     def _rebuild(self, shadow: ShadowBuild, progress: RebuildProgress) -> None:
@@ -176,8 +176,8 @@ class UnknownReadModelError(ValueError):
 
 
 class RebuildRunningError(RuntimeError):
-    """Raised when the read model is being rebuilt by another process or thread already."""
+    """Raised when a read model asked for is being rebuilt by another process or thread already."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is being rebuilt by another process already; nothing was changed")
+        super().__init__(f"{name} is being rebuilt by another process already; nothing was rebuilt")
         self.name = name

@@ -135,7 +135,7 @@ def test_rebuilding_read_models_while_serving_and_writing_answers_every_query_an
 
     fresh = create_read_model_engine(make_settings(backend))
     try:
-        reference = ProjectionWorker(system.store.app, fresh, all_projectors(), 0.01, rebuild_lock=lambda name: nullcontext())
+        reference = ProjectionWorker(system.store.app, fresh, all_projectors(), 0.01, rebuild_lock=lambda *names: nullcontext())
         reference.create_tables()
         reference.run_once()
         assert read_model_rows(system.write_engine) == read_model_rows(fresh)

@@ -99,8 +99,9 @@ def test_the_live_projector_carries_on_from_the_position_the_swap_carried_over(s
 
 
 def test_a_second_rebuild_of_a_read_model_being_rebuilt_is_refused_and_another_read_model_may_be_rebuilt_meanwhile(
-    system: Medledger,
+    system: Medledger, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="medledger.projector")
     write_history(system)
     system.projection.run_once()
     rows = read_model_rows(system.write_engine)
@@ -125,6 +126,9 @@ def test_a_second_rebuild_of_a_read_model_being_rebuilt_is_refused_and_another_r
         assert mid_rebuild.wait(timeout=60), outcome
         with pytest.raises(RebuildRunningError, match="appointments is being rebuilt by another process"):
             other.projection.rebuild(["appointments"])
+        with pytest.raises(RebuildRunningError, match="appointments"):
+            other.projection.rebuild()
+        assert "rebuilt accounts" not in caplog.text, "a refused rebuild of every read model rebuilt some of them first"
         assert other.projection.rebuild(["care"]) == ["care"]
     finally:
         may_finish.set()
