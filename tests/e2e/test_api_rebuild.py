@@ -22,7 +22,7 @@ from projections.projectors import all_projectors
 from projections.tables import positions
 
 REBUILDS: list[list[str]] = [[], ["appointments"], ["care", "patients"], [], ["appointments"]]
-HISTORY_DAYS = 15  # 40 bookings a day: more than one batch of events for a rebuild to catch up before it swaps
+HISTORY_DAYS = 8  # 320 bookings before the writes begin: each rebuild has a history to catch up while they go on
 WRITES_BETWEEN_REBUILDS = 6
 READ_MODELS = {table.name: table for projector in all_projectors() for table in projector.tables}
 PROJECTOR_NAMES = {projector.name for projector in all_projectors()}
