@@ -9,8 +9,8 @@ from sqlalchemy import Column, Connection, Engine, Index, MetaData, Table, delet
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler
-from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.ddl import CreateIndex, CreateTable, DropTable, ExecutableDDLElement
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from projections.base import Decode, Projector, ReadLog, advance, apply_events, lock_position, read_position
