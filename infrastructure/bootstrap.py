@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from commands.base import Clock, Services
 from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
-from infrastructure.database import create_read_model_engine
+from infrastructure.database import create_read_model_engine, exclusive
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
@@ -66,18 +66,27 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     # Request threads are CPU-bound between short waits on the database; a shorter switch interval
     # lets the group-commit thread get the GIL back promptly after each round trip.
     sys.setswitchinterval(settings.gil_switch_interval)
-    write_engine = create_read_model_engine(settings)
+    # Processes started together (the API and the projector in docker-compose) create the schema, the
+    # event store's tables, type and function, and the read-model tables one after the other.
+    with exclusive(settings, "schema"):
+        write_engine = create_read_model_engine(settings)
+        app = Clinic(env=settings.event_store_env())
+        store = EventStore(
+            app,
+            group_commit=settings.group_commit,
+            cache_size=settings.aggregate_cache_size,
+        )
+        projection = ProjectionWorker(
+            app,
+            write_engine,
+            all_projectors(),
+            settings.projector_poll_seconds,
+            rebuild_lock=lambda *names: exclusive(settings, *names, wait=False),
+        )
+        projection.create_tables()
+        idempotency_metadata.create_all(write_engine)
+        blob_metadata.create_all(write_engine)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
-    app = Clinic(env=settings.event_store_env())
-    store = EventStore(
-        app,
-        group_commit=settings.group_commit,
-        cache_size=settings.aggregate_cache_size,
-    )
-    projection = ProjectionWorker(app, write_engine, all_projectors(), settings.projector_poll_seconds)
-    projection.create_tables()
-    idempotency_metadata.create_all(write_engine)
-    blob_metadata.create_all(write_engine)
 
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)

@@ -7,12 +7,15 @@ import os
 import secrets
 import signal
 import sys
-from datetime import time
+import time
+from datetime import time as clock_time
 from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from pydantic import EmailStr, TypeAdapter, ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from commands import accounts, prescriptions, profiles
 from commands.base import Actor
@@ -21,7 +24,10 @@ from domain.medication_safety import CheckerUnavailableError
 from domain.shared import DomainError, Role
 from infrastructure import backfill
 from infrastructure.bootstrap import Medledger, bootstrap
+from infrastructure.projector import RebuildRunningError
 from infrastructure.settings import Settings
+from projections.projectors import all_projectors
+from projections.shadow import SwapBlockedError
 
 cli = typer.Typer(help="Medledger: event-sourced clinic backend.", no_args_is_help=True, add_completion=False)
 OPERATOR = Actor(account_id="operator", role=Role.ADMIN, profile_id=None, correlation_id="cli")
@@ -37,7 +43,7 @@ DEMO_PATIENTS = [
     ("Ada Lovelace", "1979-12-10", "female", "+44 20 7946 0003"),
 ]
 WORKING_WEEK = {
-    day: ((time(9), time(12, 30)), (time(13, 30), time(17)))
+    day: ((clock_time(9), clock_time(12, 30)), (clock_time(13, 30), clock_time(17)))
     for day in ("mon", "tue", "wed", "thu", "fri")
 }
 
@@ -108,13 +114,53 @@ def projector() -> None:
 
 @cli.command()
 def rebuild(names: Annotated[list[str] | None, typer.Argument(help="Read models to rebuild; all when omitted")] = None) -> None:
-    """Drop read models and rebuild them from the event store."""
+    """Rebuild read models from the event store while the service runs; queries use the old tables until the swap."""
+    known = [projector.name for projector in all_projectors()]
+    unknown = [name for name in names or () if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown read model {', '.join(unknown)}; choose from {', '.join(known)}", param_hint="NAMES")
     m = bootstrap()
+    first_seen: dict[str, float] = {}
+    last_seen: dict[str, tuple[float, int]] = {}
     try:
-        rebuilt = m.projection.rebuild(names or ())
-        typer.echo(f"rebuilt {', '.join(rebuilt) or 'nothing'} up to position {m.store.max_position()}")
+        with Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            EventsPerSecond(),
+            TimeElapsedColumn(),
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def advanced(name: str, position: int, frontier: int) -> None:
+                if name not in tasks:
+                    first_seen[name] = time.monotonic()
+                    tasks[name] = bar.add_task(name, total=frontier)
+                bar.update(tasks[name], completed=position, total=max(frontier, position))
+                last_seen[name] = (time.monotonic(), position)
+
+            rebuilt = m.projection.rebuild(names or (), progress=advanced)
+        for name in rebuilt:
+            ended, position = last_seen[name]
+            seconds = max(ended - first_seen[name], 1e-3)
+            typer.echo(
+                f"rebuilt {name}: {position:,} events in {seconds:.1f} s ({position / seconds:,.0f} events/s), "
+                f"swapped in for the old tables at position {position:,}"
+            )
+    except (RebuildRunningError, SwapBlockedError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=1) from None
     finally:
         m.close()
+
+
+class EventsPerSecond(ProgressColumn):
+    """How fast the rebuild reads through the log."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed or (task.completed / task.elapsed if task.elapsed else None)
+        return Text(f"{speed:,.0f}/s" if speed else "-/s", style="progress.data.speed")
 
 
 @cli.command()

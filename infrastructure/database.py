@@ -1,12 +1,21 @@
-"""SQLAlchemy engines for the read models: SQLite file in embedded mode, PostgreSQL (and a replica) otherwise."""
+"""SQLAlchemy engines for the read models (SQLite file in embedded mode, PostgreSQL and a replica otherwise),
+and the locks that processes sharing that storage take to create its schema or rebuild a read model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import psycopg
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, create_engine, event, text
 
 from infrastructure.settings import Settings
+
+
+class LockHeldError(Exception):
+    """Raised when a lock asked for without waiting is held by another process or thread."""
 
 
 def create_read_model_engine(settings: Settings, *, replica: bool = False) -> Engine:
@@ -22,6 +31,39 @@ def create_read_model_engine(settings: Settings, *, replica: bool = False) -> En
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.database_schema}"'))
         engine = engine.execution_options(schema_translate_map={None: settings.database_schema})
     return engine
+
+
+@contextmanager
+def exclusive(settings: Settings, *names: str, wait: bool = True) -> Iterator[None]:
+    """Holds the named locks of this storage, across processes, until the block ends; they die with their holder.
+
+    On PostgreSQL they are session advisory locks of this schema, on a connection of their own; in embedded
+    mode file locks beside the SQLite files. Without `wait`, a lock someone else holds is a LockHeldError
+    naming it, and none is kept.
+    """
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as held:
+            for name in names:
+                lock = FileLock(settings.data_dir / f".{name}.lock")
+                try:
+                    lock.acquire(timeout=-1 if wait else 0)
+                except Timeout:
+                    raise LockHeldError(name) from None
+                held.callback(lock.release)
+            yield
+        return
+    schema = settings.database_schema or "public"
+    with psycopg.connect(settings.database_url or "", autocommit=True, connect_timeout=10, application_name="medledger lock") as conn:
+        for name in names:
+            key = f"medledger {schema} {name}"
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+                continue
+            taken = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+            if not (taken and taken[0]):
+                raise LockHeldError(name)
+        yield
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

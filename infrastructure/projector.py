@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Engine
@@ -12,14 +15,31 @@ from sqlalchemy.exc import DBAPIError
 
 from eventsourcing.persistence import PersistenceError
 from infrastructure.eventstore import Clinic
+from infrastructure.database import LockHeldError
 from projections.base import PositionMovedError, Projector
+from projections.shadow import ShadowBuild, SwapBlockedError
 
 log = logging.getLogger("medledger.projector")
 
+RebuildProgress = Callable[[str, int, int], None]
+"""Told (read model, position reached, end of the log) as a rebuild advances."""
+
+REBUILD_BATCH = 1000
+SWAP_LOCK_WAIT_MS = 200
+SWAP_ATTEMPTS = 100
+
 
 class ProjectionWorker:
-    def __init__(self, app: Clinic, engine: Engine, projectors: Sequence[Projector], poll_seconds: float) -> None:
+    def __init__(
+        self,
+        app: Clinic,
+        engine: Engine,
+        projectors: Sequence[Projector],
+        poll_seconds: float,
+        rebuild_lock: Callable[..., AbstractContextManager[None]],
+    ) -> None:
         self.app = app
+        self.rebuild_lock = rebuild_lock
         self.engine = engine
         self.projectors = list(projectors)
         for projector in self.projectors:
@@ -44,7 +64,7 @@ class ProjectionWorker:
         A projector that fails stays where it is (it never skips an event) and is retried next round;
         the others carry on.
         """
-        frontier = self.app.recorder.max_notification_id() or 0
+        frontier = self._frontier()
         covered = 0
         for projector in self.projectors:
             try:
@@ -83,13 +103,81 @@ class ProjectionWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def rebuild(self, names: Sequence[str] = ()) -> list[str]:
+    def rebuild(self, names: Sequence[str] = (), progress: RebuildProgress | None = None) -> list[str]:
+        """Rebuilds the named read models (all when none is named) from the log, one after the other, while the
+        service runs; answers their names.
+
+        Each is built in tables of its own beside the live ones, which keep serving queries and following the
+        log, and put in their place in one short transaction once it has caught up.
+        """
+        known = [projector.name for projector in self.projectors]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UnknownReadModelError(unknown, known)
         chosen = [p for p in self.projectors if not names or p.name in names]
-        for projector in chosen:
-            projector.drop(self.engine)
-            projector.create(self.engine)
-        frontier = self.app.recorder.max_notification_id() or 0
-        for projector in chosen:
-            while projector.catch_up(self.engine, self._read_log, self.app.mapper.to_domain_event, frontier, batch=1000):
-                pass
+        try:
+            with self.rebuild_lock(*(f"rebuild-{p.name}" for p in chosen)):
+                for projector in chosen:
+                    self._rebuild(ShadowBuild(projector), progress or (lambda name, position, frontier: None))
+        except LockHeldError as held:
+            raise RebuildRunningError(str(held).removeprefix("rebuild-")) from None
         return [p.name for p in chosen]
+
+    def _rebuild(self, shadow: ShadowBuild, progress: RebuildProgress) -> None:
+        name, decode = shadow.projector.name, self.app.mapper.to_domain_event
+        shadow.create(self.engine)
+        try:
+            self._catch_up_shadow(shadow, progress)
+            shadow.index(self.engine)
+            for attempt in itertools.count(1):
+                self._catch_up_shadow(shadow, progress)
+                try:
+                    reached = shadow.swap(self.engine, self._read_log, decode, self._frontier, SWAP_LOCK_WAIT_MS)
+                except SwapBlockedError:
+                    if attempt == SWAP_ATTEMPTS:
+                        raise
+                    log.info("rebuild of %s: queries held its tables; swapping again", name)
+                    time.sleep(min(0.05 * attempt, 1.0))
+                    continue
+                progress(name, reached, reached)
+                log.info("rebuilt %s up to position %d and put it in place", name, reached)
+                return
+        except BaseException:
+            try:
+                shadow.discard(self.engine)
+            except Exception as error:  # noqa: BLE001 - the next rebuild drops what is left; the first error matters
+                log.warning("rebuild of %s: could not drop its unfinished tables: %s", name, error)
+            raise
+
+    def _catch_up_shadow(self, shadow: ShadowBuild, progress: RebuildProgress) -> None:
+        """Follows the log until what is left for the swap to apply is less than one batch."""
+        decode = self.app.mapper.to_domain_event
+        while True:
+            frontier = self._frontier()
+            position = shadow.position(self.engine)
+            progress(shadow.projector.name, position, frontier)
+            if frontier - position < REBUILD_BATCH:
+                return
+            while step := shadow.catch_up(self.engine, self._read_log, decode, frontier, REBUILD_BATCH):
+                position += step
+                progress(shadow.projector.name, position, frontier)
+
+    def _frontier(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+
+class UnknownReadModelError(ValueError):
+    """Raised when a rebuild names a read model that does not exist."""
+
+    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
+        super().__init__(f"unknown read model {', '.join(unknown)}; the read models are {', '.join(known)}")
+        self.unknown = list(unknown)
+        self.known = list(known)
+
+
+class RebuildRunningError(RuntimeError):
+    """Raised when a read model asked for is being rebuilt by another process or thread already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is being rebuilt by another process already; nothing was rebuilt")
+        self.name = name

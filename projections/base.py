@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
@@ -40,32 +40,63 @@ class Projector:
             if conn.execute(select(positions.c.position).where(positions.c.name == self.name)).first() is None:
                 conn.execute(insert(positions).values(name=self.name, position=0))
 
-    def drop(self, engine: Engine) -> None:
-        with engine.begin() as conn:
-            metadata.drop_all(conn, tables=list(self.tables))
-            conn.execute(positions.delete().where(positions.c.name == self.name))
-
     def position(self, engine: Engine) -> int:
         with engine.connect() as conn:
             return conn.execute(select(positions.c.position).where(positions.c.name == self.name)).scalar_one()
 
     def catch_up(self, engine: Engine, read_log: ReadLog, decode: Decode, frontier: int, batch: int = 200) -> int:
         """Applies the next batch of this projector's events up to frontier; answers how many notifications it covered."""
-        with engine.begin() as conn:
-            start = conn.execute(
-                select(positions.c.position).where(positions.c.name == self.name).with_for_update()
-            ).scalar_one()
-            if start >= frontier:
-                return 0
-            notifications = read_log(start, batch, frontier, tuple(self.handlers))
-            reached = notifications[-1].id if len(notifications) == batch else frontier
-            for notification in notifications:
-                self.handlers[notification.topic](conn, decode(notification))
-            moved = conn.execute(
-                update(positions)
-                .where(positions.c.name == self.name, positions.c.position == start)
-                .values(position=reached)
-            )
-            if moved.rowcount != 1:
-                raise PositionMovedError(self.name)
-        return reached - start
+        return advance(engine, self.name, self.handlers, read_log, decode, frontier, batch)
+
+
+def advance(
+    engine: Engine,
+    position_name: str,
+    handlers: Mapping[str, Handler],
+    read_log: ReadLog,
+    decode: Decode,
+    frontier: int,
+    batch: int,
+    on: Callable[[Connection], Connection] = lambda conn: conn,
+) -> int:
+    """One transaction: applies the next batch after the named position (handlers write on `on(conn)`) and moves it."""
+    with engine.begin() as conn:
+        if read_position(conn, position_name) >= frontier:
+            return 0
+        start = lock_position(conn, position_name)
+        if start >= frontier:
+            return 0
+        reached = apply_events(on(conn), handlers, read_log, decode, start, frontier, batch)
+        moved = conn.execute(
+            update(positions)
+            .where(positions.c.name == position_name, positions.c.position == start)
+            .values(position=reached)
+        )
+        if moved.rowcount != 1:
+            raise PositionMovedError(position_name)
+    return reached - start
+
+
+def read_position(conn: Connection, name: str) -> int:
+    return conn.execute(select(positions.c.position).where(positions.c.name == name)).scalar_one()
+
+
+def lock_position(conn: Connection, name: str) -> int:
+    """Reads a position and holds it until the transaction ends, so that no other worker applies events meanwhile.
+
+    SQLite ignores FOR UPDATE: there a write to the row takes the database's write lock before the read.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.execute(update(positions).where(positions.c.name == name).values(position=positions.c.position))
+    return conn.execute(select(positions.c.position).where(positions.c.name == name).with_for_update()).scalar_one()
+
+
+def apply_events(
+    conn: Connection, handlers: Mapping[str, Handler], read_log: ReadLog, decode: Decode, start: int, frontier: int, batch: int
+) -> int:
+    """Applies up to `batch` notifications after start (to frontier at most) on conn; answers the position reached."""
+    notifications = read_log(start, batch, frontier, tuple(handlers))
+    reached = notifications[-1].id if len(notifications) == batch else frontier
+    for notification in notifications:
+        handlers[notification.topic](conn, decode(notification))
+    return reached

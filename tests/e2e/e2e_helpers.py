@@ -261,6 +261,7 @@ def server_environment(settings: Settings) -> dict[str, str]:
         MEDLEDGER_DATA_DIR=str(settings.data_dir),
         MEDLEDGER_JWT_SECRET=settings.jwt_key,
         MEDLEDGER_PASSWORD_HASHING=settings.password_hashing,
+        MEDLEDGER_PROJECTOR=settings.projector,
         MEDLEDGER_PROJECTOR_POLL_SECONDS="0.01",
         MEDLEDGER_READ_WAIT_SECONDS="15",
     )
