@@ -109,12 +109,56 @@ class Connection:
 Request = tuple[bytes, str]
 
 
-async def load(port: int, path: str, seconds: float, work: Iterator[Request], clients: int, connections: int) -> Run:
-    """`clients` concurrent clients take the next request of `work` and any free connection of a shared pool."""
+def server_pids(port: int) -> dict[int, int]:
+    """Which server process holds each established connection to the port, by the client's local port (from ss)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True).stdout
+    held: dict[int, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        peer = next((p for p in parts if p.startswith("127.0.0.1:") and not p.endswith(f":{port}")), None)
+        pid = next((p.split("pid=")[1].split(",")[0] for p in parts if "pid=" in p), None)
+        if peer and pid:
+            held[int(peer.rsplit(":", 1)[1])] = int(pid)
+    return held
+
+
+async def spread_pool(port: int, connections: int, workers: int) -> list[Connection]:
+    """Opens the pool's connections so that each server worker holds its share: a burst of connects is often
+    accepted by one worker alone, which would hide the cross-worker traffic a real front end sends."""
+    opened: list[Connection] = []
+    for _ in range(connections * 20):
+        while len(opened) < connections:
+            conn = Connection(port)
+            await conn.open()
+            opened.append(conn)
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.05)
+        by_worker = _by_worker(port, opened)
+        sizes = [len(held) for held in by_worker.values()]
+        if 0 not in by_worker and len(by_worker) >= min(workers, connections) and max(sizes) - min(sizes) <= 1:
+            break
+        extra = max(by_worker.values(), key=len).pop()
+        extra.writer.close()
+        opened.remove(extra)
+    return opened
+
+
+def _by_worker(port: int, opened: list[Connection]) -> dict[int, list[Connection]]:
+    held = server_pids(port)
+    by_worker: dict[int, list[Connection]] = {}
+    for conn in opened:
+        by_worker.setdefault(held.get(conn.writer.get_extra_info("sockname")[1], 0), []).append(conn)
+    return by_worker
+
+
+async def load(
+    port: int, path: str, seconds: float, work: Iterator[Request], clients: int, connections: int, workers: int = 1
+) -> Run:
+    """`clients` concurrent clients take the next request of `work` and any free connection of a shared pool,
+    whose connections are spread over the server's workers."""
     run = Run()
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    opened = [Connection(port) for _ in range(connections)]
-    await asyncio.gather(*(conn.open() for conn in opened))
+    opened = await spread_pool(port, connections, workers)
     for conn in opened:
         pool.put_nowait(conn)
     stop_at = time.perf_counter() + seconds
@@ -364,8 +408,7 @@ def report(label: str, run: Run) -> None:
 
 def worker_spread(port: int) -> str:
     """How the pool's connections are spread over the API workers (from ss)."""
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True).stdout
-    pids = [part.split("pid=")[1].split(",")[0] for part in out.split() if "pid=" in part]
+    pids = list(server_pids(port).values())
     counts = {pid: pids.count(pid) for pid in sorted(set(pids))}
     return ", ".join(f"worker {n + 1}: {c}" for n, c in enumerate(counts.values())) or "unknown"
 
@@ -420,7 +463,7 @@ def main() -> None:
 
         def clinic_load(port: int, path: str, seconds: float, first: datetime) -> Run:
             work = shared(bookings(doctors, CLINIC_HOURS, first, patients))
-            return asyncio.run(load(port, path, seconds, work, args.clients, args.connections))
+            return asyncio.run(load(port, path, seconds, work, args.clients, args.connections, args.workers))
 
         bare_run = None
         raw = None
@@ -443,6 +486,7 @@ def main() -> None:
             clinic_load(port, "/appointments", 3, tomorrow + timedelta(days=3000))
             spread: list[str] = []
             sampler = threading.Timer(min(2.0, args.seconds / 2), lambda: spread.append(worker_spread(port)))
+            sampler.daemon = True
             before = cpu_by_role(server, projector)
             with LagSampler(dsn, schema) as lag:
                 sampler.start()
@@ -469,7 +513,7 @@ def main() -> None:
                 (json.dumps({"doctor_id": hot_doctor, "start": start.isoformat()}).encode(), patients[k % len(patients)][1])
                 for k, start in enumerate(itertools.chain.from_iterable(slots_from(ROUND_THE_CLOCK, tomorrow + timedelta(days=200), 10_000)))
             )
-            hot = asyncio.run(load(port, "/appointments", args.hot_seconds, hot_work, args.clients, args.connections))
+            hot = asyncio.run(load(port, "/appointments", args.hot_seconds, hot_work, args.clients, args.connections, args.workers))
             report("hot stream (one doctor's day)", hot)
 
             far = datetime.now(timezone.utc) + timedelta(days=1500)

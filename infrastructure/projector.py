@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from eventsourcing.persistence import PersistenceError
 from infrastructure.eventstore import Clinic
 from infrastructure.database import LockHeldError
-from projections.base import PositionMovedError, Projector
+from projections.base import PositionMovedError, Projector, advance_together
 from projections.shadow import ShadowBuild, SwapBlockedError
 
 log = logging.getLogger("medledger.projector")
@@ -24,6 +24,7 @@ log = logging.getLogger("medledger.projector")
 RebuildProgress = Callable[[str, int, int], None]
 """Told (read model, position reached, end of the log) as a rebuild advances."""
 
+LIVE_BATCH = 500
 REBUILD_BATCH = 1000
 SWAP_LOCK_WAIT_MS = 200
 SWAP_ATTEMPTS = 100
@@ -61,11 +62,25 @@ class ProjectionWorker:
     def run_once(self) -> int:
         """Brings every projector up to the log's current end; answers how many notifications were covered.
 
-        A projector that fails stays where it is (it never skips an event) and is retried next round;
-        the others carry on.
+        All projectors advance together, in one transaction per batch. If that fails for a reason other than
+        storage, each projector then goes on its own: one that fails stays where it is (it never skips an
+        event) and is retried next round; the others carry on.
         """
         frontier = self._frontier()
         covered = 0
+        decode = self.app.mapper.to_domain_event
+        try:
+            while step := advance_together(self.engine, self.projectors, self._read_log, decode, frontier, LIVE_BATCH):
+                covered += step
+            return covered
+        except PositionMovedError:
+            log.info("projectors: another worker moved first; catching up from its positions")
+            return covered + 1
+        except (DBAPIError, PersistenceError) as error:
+            log.warning("projection paused: %s", error)
+            return covered
+        except Exception:
+            log.warning("projectors could not advance together; each goes on its own", exc_info=True)
         for projector in self.projectors:
             try:
                 while step := projector.catch_up(self.engine, self._read_log, self.app.mapper.to_domain_event, frontier):

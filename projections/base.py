@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from operator import attrgetter
+from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
 from projections.tables import metadata, positions
 
 Handler = Callable[[Connection, Any], None]
+BulkHandler = Callable[[Connection, list[Any]], None]
 LoadVersion = Callable[[Any, int], Any]
 ReadLog = Callable[[int, int, int, Sequence[str]], Sequence[Any]]
 Decode = Callable[[Any], Any]
@@ -25,6 +28,8 @@ class Projector:
     name: str
     tables: tuple[Table, ...]
     handlers: dict[str, Handler]
+    bulk: ClassVar[dict[str, str]] = {}
+    """Topics whose consecutive events one method writes in one statement: topic -> method name (events list)."""
 
     def attach(self, load: LoadVersion) -> None:
         """Gives the projector the aggregate as of an event's version: load(originator_id, version).
@@ -46,13 +51,24 @@ class Projector:
 
     def catch_up(self, engine: Engine, read_log: ReadLog, decode: Decode, frontier: int, batch: int = 200) -> int:
         """Applies the next batch of this projector's events up to frontier; answers how many notifications it covered."""
-        return advance(engine, self.name, self.handlers, read_log, decode, frontier, batch)
+        return advance(engine, self.name, self, read_log, decode, frontier, batch)
+
+    def apply(self, conn: Connection, notifications: Sequence[Any], decode: Decode) -> None:
+        """Applies the notifications in order; a run of one topic that has a bulk method goes in one call."""
+        for topic, run in groupby(notifications, key=attrgetter("topic")):
+            events = [decode(notification) for notification in run]
+            if topic in self.bulk:
+                getattr(self, self.bulk[topic])(conn, events)
+                continue
+            handler = self.handlers[topic]
+            for event in events:
+                handler(conn, event)
 
 
 def advance(
     engine: Engine,
     position_name: str,
-    handlers: Mapping[str, Handler],
+    projector: Projector,
     read_log: ReadLog,
     decode: Decode,
     frontier: int,
@@ -66,7 +82,7 @@ def advance(
         start = lock_position(conn, position_name)
         if start >= frontier:
             return 0
-        reached = apply_events(on(conn), handlers, read_log, decode, start, frontier, batch)
+        reached = apply_events(on(conn), projector, read_log, decode, start, frontier, batch)
         moved = conn.execute(
             update(positions)
             .where(positions.c.name == position_name, positions.c.position == start)
@@ -92,11 +108,64 @@ def lock_position(conn: Connection, name: str) -> int:
 
 
 def apply_events(
-    conn: Connection, handlers: Mapping[str, Handler], read_log: ReadLog, decode: Decode, start: int, frontier: int, batch: int
+    conn: Connection, projector: Projector, read_log: ReadLog, decode: Decode, start: int, frontier: int, batch: int
 ) -> int:
     """Applies up to `batch` notifications after start (to frontier at most) on conn; answers the position reached."""
-    notifications = read_log(start, batch, frontier, tuple(handlers))
+    notifications = read_log(start, batch, frontier, tuple(projector.handlers))
     reached = notifications[-1].id if len(notifications) == batch else frontier
-    for notification in notifications:
-        handlers[notification.topic](conn, decode(notification))
+    projector.apply(conn, notifications, decode)
     return reached
+
+
+def advance_together(
+    engine: Engine, projectors: Sequence[Projector], read_log: ReadLog, decode: Decode, frontier: int, batch: int
+) -> int:
+    """One transaction for every projector behind the frontier: the log is read and decoded once, each projector
+    applies its share, and every position moves; answers how many notifications were covered.
+
+    Exactly once as for one projector: the positions are locked, and rows and positions commit together.
+    """
+    names = [projector.name for projector in projectors]
+    with engine.begin() as conn:
+        if min(read_positions(conn, names).values(), default=frontier) >= frontier:
+            return 0
+        held = lock_positions(conn, names)
+        behind = [projector for projector in projectors if held[projector.name] < frontier]
+        if not behind:
+            return 0
+        start = min(held[projector.name] for projector in behind)
+        topics = sorted({topic for projector in behind for topic in projector.handlers})
+        notifications = read_log(start, batch, frontier, topics)
+        reached = notifications[-1].id if len(notifications) == batch else frontier
+        decoded: dict[int, Any] = {}
+
+        def decode_once(notification: Any) -> Any:
+            if notification.id not in decoded:
+                decoded[notification.id] = decode(notification)
+            return decoded[notification.id]
+
+        moving = [projector for projector in behind if held[projector.name] < reached]
+        for projector in moving:
+            after = held[projector.name]
+            projector.apply(conn, [n for n in notifications if n.id > after and n.topic in projector.handlers], decode_once)
+        moved = conn.execute(
+            update(positions)
+            .where(positions.c.name == bindparam("moving"), positions.c.position == bindparam("held"))
+            .values(position=reached),
+            [{"moving": projector.name, "held": held[projector.name]} for projector in moving],
+        )
+        if moved.rowcount != len(moving):
+            raise PositionMovedError(", ".join(projector.name for projector in moving))
+    return reached - start
+
+
+def read_positions(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    return dict(conn.execute(select(positions.c.name, positions.c.position).where(positions.c.name.in_(names))).all())
+
+
+def lock_positions(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """lock_position for several projectors at once (in name order, so two workers never wait on each other in a ring)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(update(positions).where(positions.c.name.in_(names)).values(position=positions.c.position))
+    query = select(positions.c.name, positions.c.position).where(positions.c.name.in_(names)).order_by(positions.c.name)
+    return dict(conn.execute(query.with_for_update()).all())

@@ -3,10 +3,12 @@ openings of their record."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy import Connection, insert, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.appointment import VisitAccess
 from domain.care import PatientCare
@@ -17,15 +19,25 @@ from projections.clinical_tables import care_relationships, care_visits, emergen
 class CareDirectory(Projector):
     name = "care"
     tables = (care_relationships, care_visits, emergency_access)
+    bulk = {
+        PatientCare.VisitOpened.TOPIC: "visits",
+        PatientCare.VisitCompleted.TOPIC: "visits",
+        PatientCare.VisitClosed.TOPIC: "visits",
+    }
+    ACCESS = {
+        PatientCare.VisitOpened: VisitAccess.OPEN,
+        PatientCare.VisitCompleted: VisitAccess.AFTER_VISIT,
+        PatientCare.VisitClosed: VisitAccess.NONE,
+    }
 
     def __init__(self) -> None:
         self.handlers = {
             PatientCare.RelationshipStarted.TOPIC: self.started,
             PatientCare.RelationshipEnded.TOPIC: self.ended,
             PatientCare.EmergencyAccessGranted.TOPIC: self.glass_broken,
-            PatientCare.VisitOpened.TOPIC: lambda conn, e: self.visit(conn, e, VisitAccess.OPEN),
-            PatientCare.VisitCompleted.TOPIC: lambda conn, e: self.visit(conn, e, VisitAccess.AFTER_VISIT, e.ends_at),
-            PatientCare.VisitClosed.TOPIC: lambda conn, e: self.visit(conn, e, VisitAccess.NONE),
+            PatientCare.VisitOpened.TOPIC: lambda conn, e: self.visits(conn, [e]),
+            PatientCare.VisitCompleted.TOPIC: lambda conn, e: self.visits(conn, [e]),
+            PatientCare.VisitClosed.TOPIC: lambda conn, e: self.visits(conn, [e]),
         }
 
     def _patient_id(self, e: Any) -> str:
@@ -66,14 +78,19 @@ class CareDirectory(Projector):
             )
         )
 
-    @staticmethod
-    def visit(conn: Connection, e: Any, access: VisitAccess, ends_at: datetime | None = None) -> None:
-        values = {
-            "patient_id": e.patient_id,
-            "doctor_id": e.doctor_id,
-            "access": access.value,
-            "ends_at": ends_at.astimezone(timezone.utc) if ends_at is not None else None,
+    @classmethod
+    def visits(cls, conn: Connection, events: list[Any]) -> None:
+        """Each appointment's latest access, written in one statement (an insert, or an update of its row)."""
+        latest = {
+            e.appointment_id: {
+                "appointment_id": e.appointment_id,
+                "patient_id": e.patient_id,
+                "doctor_id": e.doctor_id,
+                "access": cls.ACCESS[type(e)].value,
+                "ends_at": e.ends_at.astimezone(timezone.utc) if isinstance(e, PatientCare.VisitCompleted) else None,
+            }
+            for e in events
         }
-        moved = conn.execute(update(care_visits).where(care_visits.c.appointment_id == e.appointment_id).values(**values))
-        if moved.rowcount == 0:
-            conn.execute(insert(care_visits).values(appointment_id=e.appointment_id, **values))
+        upsert = (postgres_insert if conn.dialect.name == "postgresql" else sqlite_insert)(care_visits)
+        changed = {name: upsert.excluded[name] for name in ("patient_id", "doctor_id", "access", "ends_at")}
+        conn.execute(upsert.on_conflict_do_update(index_elements=["appointment_id"], set_=changed), list(latest.values()))

@@ -137,6 +137,7 @@ class PatientDirectory(Projector):
 class AppointmentBook(Projector):
     name = "appointments"
     tables = (appointments,)
+    bulk = {Appointment.Booked.TOPIC: "booked_all"}
 
     def __init__(self) -> None:
         def status(value: Status) -> Any:
@@ -155,22 +156,30 @@ class AppointmentBook(Projector):
             ),
         }
 
+    @classmethod
+    def booked(cls, conn: Connection, e: Any) -> None:
+        cls.booked_all(conn, [e])
+
     @staticmethod
-    def booked(conn: Connection, e: Any) -> None:
+    def booked_all(conn: Connection, events: list[Any]) -> None:
         conn.execute(
-            insert(appointments).values(
-                id=str(e.originator_id),
-                doctor_id=e.doctor_id,
-                patient_id=e.patient_id,
-                start=e.start,
-                end=e.end,
-                day=e.day,
-                status=Status.BOOKED.value,
-                overbooked=e.overbooked,
-                version=e.originator_version,
-                booked_at=e.timestamp,
-                updated_at=e.timestamp,
-            )
+            insert(appointments),
+            [
+                {
+                    "id": str(e.originator_id),
+                    "doctor_id": e.doctor_id,
+                    "patient_id": e.patient_id,
+                    "start": e.start,
+                    "end": e.end,
+                    "day": e.day,
+                    "status": Status.BOOKED.value,
+                    "overbooked": e.overbooked,
+                    "version": e.originator_version,
+                    "booked_at": e.timestamp,
+                    "updated_at": e.timestamp,
+                }
+                for e in events
+            ],
         )
 
     @staticmethod

@@ -59,7 +59,7 @@ class ShadowBuild:
             return read_position(conn, self.position_name)
 
     def catch_up(self, engine: Engine, read_log: ReadLog, decode: Decode, frontier: int, batch: int) -> int:
-        return advance(engine, self.position_name, self.projector.handlers, read_log, decode, frontier, batch, self._retarget)
+        return advance(engine, self.position_name, self.projector, read_log, decode, frontier, batch, self._retarget)
 
     def index(self, engine: Engine) -> None:
         """Builds the copies' secondary indexes where the swap can rename them (PostgreSQL).
@@ -86,7 +86,7 @@ class ShadowBuild:
                 end = max(live, start, frontier())
                 reached = start
                 while reached < end:
-                    reached = apply_events(self._retarget(conn), self.projector.handlers, read_log, decode, reached, end, SWAP_BATCH)
+                    reached = apply_events(self._retarget(conn), self.projector, read_log, decode, reached, end, SWAP_BATCH)
                 self._replace_live_tables(conn, lock_wait_ms)
                 conn.execute(update(positions).where(positions.c.name == self.projector.name).values(position=end))
                 conn.execute(delete(positions).where(positions.c.name == self.position_name))

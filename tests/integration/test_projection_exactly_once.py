@@ -32,7 +32,9 @@ from integration_helpers import (
     wait_until,
 )
 from projections import queries
+from projections.base import advance_together
 from projections.tables import appointments as appointment_rows
+from projections.tables import positions
 
 
 @pytest.fixture
@@ -223,3 +225,32 @@ def test_a_profile_change_the_handlers_accept_never_stops_the_read_models(system
     system.projection.run_once()
 
     assert projector_positions(system.write_engine) == {name: system.store.max_position() for name in PROJECTOR_NAMES}
+
+
+def test_a_read_model_far_behind_catches_up_without_moving_the_others_back(system: Medledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = system.services
+    clinic_history(system)
+    system.projection.run_once()
+    end = system.store.max_position()
+    incremental = read_model_rows(system.write_engine)
+    with system.write_engine.begin() as conn:
+        conn.execute(appointment_rows.delete())
+        conn.execute(positions.update().where(positions.c.name == "appointments").values(position=0))
+    doctor, patient = open_doctor(svc), open_patient(svc)
+    appointments.book_appointment(svc, BookAppointment(doctor.profile_id, patient.profile_id, midnight_after(svc.clock(), days=9)), patient.actor)
+    seen: list[dict[str, int]] = []
+
+    def step(*args: object, **kwargs: object) -> int:
+        seen.append(projector_positions(system.write_engine))
+        return advance_together(*args, **kwargs)
+
+    monkeypatch.setattr("infrastructure.projector.advance_together", step)
+    monkeypatch.setattr("infrastructure.projector.LIVE_BATCH", 5)
+    system.projection.run_once()
+
+    after = projector_positions(system.write_engine)
+    assert set(after.values()) == {system.store.max_position()}
+    for positions_seen in seen:
+        assert all(positions_seen[name] >= end for name in PROJECTOR_NAMES if name != "appointments"), positions_seen
+    rows = read_model_rows(system.write_engine)
+    assert set(incremental["appointments"]) < set(rows["appointments"])
