@@ -65,14 +65,15 @@ def test_disabling_an_account_ends_its_sessions_and_not_others(system: Medledger
     assert system.revocations.is_active(neighbours)
 
 
-def test_an_account_disabled_then_enabled_is_active_again(system: Medledger) -> None:
+def test_enabling_a_disabled_account_revives_none_of_the_sessions_it_had(system: Medledger) -> None:
     patient = open_patient(system.services)
     claims = logged_in(system, patient)
 
     accounts.disable_account(system.services, accounts.DisableAccount(patient.account_id, "fraud"), ADMIN)
     accounts.enable_account(system.services, accounts.EnableAccount(patient.account_id, "cleared"), ADMIN)
 
-    assert system.revocations.is_active(claims)
+    assert not system.revocations.is_active(claims)
+    assert system.revocations.is_active(logged_in(system, patient))
 
 
 def test_enabling_does_not_revive_a_session_that_was_logged_out(system: Medledger) -> None:
