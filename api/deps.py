@@ -15,12 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ReadModelBehindError, error_response
+from commands.accounts import check_access
 from commands.base import Actor, ConcurrentUpdateError, Outcome
 from domain.attachments import AttachmentTooLargeError
-from domain.sessions import SessionRevokedError
 from domain.shared import AuthenticationError, DomainError
 from infrastructure.bootstrap import Medledger
 from infrastructure.security import AccessClaims
@@ -95,8 +96,7 @@ async def current_claims(
     if credentials is None:
         raise AuthenticationError("A bearer access token is required.")
     claims = m.tokens.access_claims(credentials.credentials)
-    if not await m.revocations.check(claims):
-        raise SessionRevokedError("This session has been revoked or its account disabled.")
+    await run_in_threadpool(check_access, m.store, claims)
     return claims
 
 

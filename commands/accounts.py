@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from commands.base import Actor, Outcome, Services, change, load, require, retrying
+from commands.base import Actor, Outcome, Services, Store, change, load, require, retrying
 from domain.accounts import Account, EmailTakenError, InvalidCredentialsError
 from domain.doctors import Doctor
 from domain.patients import Patient
@@ -60,6 +60,16 @@ class LogIn:
 class RefreshSession:
     session_id: str
     token_id: str
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says: whose session it is, in which role."""
+
+    account_id: str
+    role: Role
+    profile_id: str | None
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -120,23 +130,17 @@ def _account(svc: Services, account_id: str) -> Callable[[], Account]:
 def disable_account(svc: Services, cmd: DisableAccount, actor: Actor) -> Outcome:
     require(actor.is_(Role.ADMIN), "Only an admin disables accounts.")
     require(cmd.account_id != actor.account_id, "An admin cannot disable their own account.")
-    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.disable(cmd.reason, actor.cause))
-    svc.revocations.disable_account(outcome.id)
-    return outcome
+    return change(svc.store, _account(svc, cmd.account_id), lambda a: a.disable(cmd.reason, actor.cause))
 
 
 def enable_account(svc: Services, cmd: EnableAccount, actor: Actor) -> Outcome:
     require(actor.is_(Role.ADMIN), "Only an admin enables accounts.")
-    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.enable(cmd.reason, actor.cause))
-    svc.revocations.enable_account(outcome.id)
-    return outcome
+    return change(svc.store, _account(svc, cmd.account_id), lambda a: a.enable(cmd.reason, actor.cause))
 
 
 def change_role(svc: Services, cmd: ChangeRole, actor: Actor) -> Outcome:
     require(actor.is_(Role.ADMIN), "Only an admin changes roles.")
-    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
-    svc.revocations.change_role(outcome.id, cmd.role.value)
-    return outcome
+    return change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
 
 
 def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
@@ -150,7 +154,7 @@ def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
     cause = Cause(user_id=str(account.id), role=account.role, correlation_id=correlation_id)
     token_id = uuid4().hex
     expires_at = svc.clock() + svc.refresh_lifetime
-    session = Session(account_id=str(account.id), token_id=token_id, expires_at=expires_at, cause=cause.as_dict())
+    session = Session.start(account, token_id, expires_at, cause)
     position = svc.store.save(session)
     return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
 
@@ -166,12 +170,12 @@ def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> 
         if account is None:
             raise SessionRevokedError("This session's account does not exist; log in again.")
         account.check_enabled()
+        session.check_live(account)
         cause = Cause(user_id=str(account.id), role=account.role, correlation_id=correlation_id)
         token_id = uuid4().hex
         expires_at = clock() + svc.refresh_lifetime
         if not session.rotate(cmd.token_id, token_id, expires_at, clock(), cause):
             store.save(session)
-            svc.revocations.revoke_session(str(session.id))
             raise RefreshTokenReusedError("This refresh token was already used; the session is revoked.")
         position = store.save(session)
         return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
@@ -181,6 +185,19 @@ def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> 
 
 def log_out(svc: Services, session_id: str, actor: Actor) -> Outcome:
     session = lambda: load(svc.store, Session, session_id, "session")  # noqa: E731
-    outcome = change(svc.store, session, lambda s: s.revoke("logout", actor.cause))
-    svc.revocations.revoke_session(session_id)
-    return outcome
+    return change(svc.store, session, lambda s: s.revoke("logout", actor.cause))
+
+
+def check_access(store: Store, claims: AccessClaims) -> None:
+    """Raises SessionRevokedError unless the token's session and account, as the store records them now, let it act.
+
+    Both streams are read at their latest recorded version on every request, so a revocation, a disabling
+    or a role change recorded by any process is seen at once, and there is nothing else to forget.
+    """
+    session = store.find(Session, claims.session_id, fresh=True)
+    if session is None:
+        raise SessionRevokedError("This session does not exist; log in again.")
+    account = store.find(Account, session.account_id, fresh=True)
+    if account is None:
+        raise SessionRevokedError("This session's account does not exist; log in again.")
+    session.check_grants(account, claims.account_id, claims.role, claims.profile_id)

@@ -41,18 +41,6 @@ class PasswordHasher(Protocol):
         """Spends the time of a verification, so an unknown email answers as slowly as a wrong password."""
 
 
-class Revocations(Protocol):
-    """Fast lookup of revoked sessions and disabled accounts for access-token checks."""
-
-    def revoke_session(self, session_id: str) -> None: ...
-
-    def disable_account(self, account_id: str) -> None: ...
-
-    def enable_account(self, account_id: str) -> None: ...
-
-    def change_role(self, account_id: str, role: str) -> None: ...
-
-
 class Visits(Protocol):
     """Whether a doctor is seeing a patient through an appointment (from the appointment book)."""
 
@@ -99,7 +87,6 @@ class Services:
     store: Store
     clock: Clock
     hasher: PasswordHasher
-    revocations: Revocations
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
     visits: Visits

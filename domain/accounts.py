@@ -55,6 +55,7 @@ class Account(Aggregate):
         self.role = Role(role)
         self.profile_id = profile_id
         self.disabled = False
+        self.session_epoch = 0
 
     def disable(self, reason: str, cause: Cause) -> None:
         if not self.disabled:
@@ -85,6 +86,7 @@ class Account(Aggregate):
     @event("Disabled", topic="medledger:Account.Disabled.v1")
     def _disabled(self, reason: str, cause: dict[str, Any]) -> None:
         self.disabled = True
+        self.session_epoch += 1  # every session started before this is over, whatever happens next
 
     @event("Enabled", topic="medledger:Account.Enabled.v1")
     def _enabled(self, reason: str, cause: dict[str, Any]) -> None:

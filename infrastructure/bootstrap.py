@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import redis
-import redis.asyncio as aioredis
 from sqlalchemy import Engine
 
 from commands.base import Clock, Services
@@ -20,7 +19,6 @@ from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
 from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
-from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
 from infrastructure.visits import AppointmentBookVisits
@@ -37,7 +35,6 @@ class Medledger:
     store: EventStore
     services: Services
     tokens: Tokens
-    revocations: StoreRevocations | RedisRevocations
     idempotency: SqlIdempotency | RedisIdempotency
     write_engine: Engine
     read_engine: Engine
@@ -86,19 +83,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     if client is not None:
         client.ping()
-        revocations: StoreRevocations | RedisRevocations = RedisRevocations(
-            client, aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix, access_lifetime
-        )
         idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
     else:
-        revocations = StoreRevocations(store)
         idempotency = SqlIdempotency(write_engine, idempotency_ttl)
 
     services = Services(
         store=store,
         clock=clock,
         hasher=Passwords(settings.password_hashing),
-        revocations=revocations,
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         visits=AppointmentBookVisits(read_engine, timedelta(hours=settings.post_visit_access_hours)),
@@ -112,7 +104,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         store=store,
         services=services,
         tokens=Tokens(settings.jwt_key, access_lifetime),
-        revocations=revocations,
         idempotency=idempotency,
         write_engine=write_engine,
         read_engine=read_engine,

@@ -157,5 +157,18 @@ def test_an_account_replays_from_its_events():
         "role": Role.ANALYST,
         "profile_id": "profile-9",
         "disabled": True,
+        "session_epoch": 1,
     }
     assert (copy.id, copy.version) == (a.id, a.version)
+
+
+def test_each_disabling_opens_a_new_session_epoch_and_enabling_does_not_go_back():
+    a = account()
+    assert a.session_epoch == 0
+
+    a.disable("left the clinic", CAUSE)
+    a.enable("came back", CAUSE)
+    a.disable("left again", CAUSE)
+
+    assert a.session_epoch == 2
+    assert replayed(a).session_epoch == 2

@@ -62,5 +62,5 @@ def test_record_forks() -> None:
     assert_fork_isolated(appointment, lambda a: a.confirm(CAUSE))
     account = Account(email="a@example.com", password_hash="h", role="admin", profile_id=None, cause=CAUSE.as_dict())
     assert_fork_isolated(account, lambda a: a.disable("left", CAUSE))
-    session = Session(account_id="a", token_id="t1", expires_at=END, cause=CAUSE.as_dict())
+    session = Session(account_id="a", account_epoch=0, token_id="t1", expires_at=END, cause=CAUSE.as_dict())
     assert_fork_isolated(session, lambda s: s.revoke("logout", CAUSE))
