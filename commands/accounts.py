@@ -9,7 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 from commands.base import Actor, Outcome, Services, Store, change, load, require, retrying
-from domain.accounts import Account, EmailTakenError, InvalidCredentialsError
+from domain.accounts import Account, EmailTakenError, InvalidCredentialsError, Lockout, TooManyLoginAttemptsError
 from domain.doctors import Doctor
 from domain.patients import Patient
 from domain.sessions import RefreshTokenReusedError, Session, SessionRevokedError
@@ -54,6 +54,13 @@ class ChangeRole:
 class LogIn:
     email: str
     password: str
+    address: str = "unknown"
+
+
+@dataclass(frozen=True)
+class UnlockAccount:
+    account_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -143,20 +150,53 @@ def change_role(svc: Services, cmd: ChangeRole, actor: Actor) -> Outcome:
     return change(svc.store, _account(svc, cmd.account_id), lambda a: a.change_role(cmd.role, cmd.reason, actor.cause))
 
 
+def unlock_account(svc: Services, cmd: UnlockAccount, actor: Actor) -> Outcome:
+    require(actor.is_(Role.ADMIN), "Only an admin lifts a login lockout.")
+    outcome = change(svc.store, _account(svc, cmd.account_id), lambda a: a.unlock(cmd.reason, actor.cause))
+    svc.login_attempts.forget(outcome.id)
+    return outcome
+
+
 def log_in(svc: Services, cmd: LogIn, correlation_id: str) -> Grant:
-    account = svc.store.find(Account, Account.create_id(cmd.email))
+    """Checks the password unless the email or the address must wait; never tells whether the email exists."""
+    attempts, now = svc.login_attempts, svc.clock()
+    address_wait = attempts.address_retry_after(cmd.address)
+    if address_wait is not None:
+        raise TooManyLoginAttemptsError("Too many failed logins; try again later.", retry_after=address_wait)
+    identity = str(Account.create_id(cmd.email))
+    account = svc.store.find(Account, identity, fresh=True)
+    (account.lockout if account is not None else attempts.lockout(identity)).check(now)
     if account is None:
         svc.hasher.verify_unknown(cmd.password)
-        raise InvalidCredentialsError("Wrong email or password.")
-    if not svc.hasher.verify(account.password_hash, cmd.password):
+    if account is None or not svc.hasher.verify(account.password_hash, cmd.password):
+        _count_failure(svc, identity, account, cmd.address, now, correlation_id)
         raise InvalidCredentialsError("Wrong email or password.")
     account.check_enabled()
     cause = Cause(user_id=str(account.id), role=account.role, correlation_id=correlation_id)
+    if account.lockout != Lockout():
+        change(svc.store, _account(svc, identity), lambda a: a.unlock("logged in", cause))
     token_id = uuid4().hex
     expires_at = svc.clock() + svc.refresh_lifetime
     session = Session.start(account, token_id, expires_at, cause)
     position = svc.store.save(session)
+    attempts.forget(identity)
     return Grant(str(account.id), account.role, account.profile_id, str(session.id), token_id, expires_at, position)
+
+
+def _count_failure(
+    svc: Services, identity: str, account: Account | None, address: str, now: datetime, correlation_id: str
+) -> None:
+    """Counts a wrong password; at the policy's limit, locks the account (an event) or the unknown email alike."""
+    failures = svc.login_attempts.failed(identity, address)
+    policy = svc.login_policy
+    if failures < policy.max_failures:
+        return
+    if account is None:
+        svc.login_attempts.hold(identity, svc.login_attempts.lockout(identity).following(now, policy.lockouts), now)
+    else:
+        cause = Cause(user_id=identity, role=account.role, correlation_id=correlation_id)
+        change(svc.store, _account(svc, identity), lambda a: a.lock_out(now, failures, address, policy.lockouts, cause))
+    svc.login_attempts.forget(identity)
 
 
 def refresh_session(svc: Services, cmd: RefreshSession, correlation_id: str) -> Grant:

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.accounts import Lockout
 from domain.medication_safety import InteractionTable
 from domain.shared import Cause, ConflictError, DomainError, ForbiddenError, NotFoundError, Role
 
@@ -39,6 +40,35 @@ class PasswordHasher(Protocol):
 
     def verify_unknown(self, password: str) -> None:
         """Spends the time of a verification, so an unknown email answers as slowly as a wrong password."""
+
+
+class LoginAttempts(Protocol):
+    """Failed logins in a sliding window, per login identity and per client address, and the lockouts of
+    identities that are no account (an account's own lockouts are events on its stream)."""
+
+    def address_retry_after(self, address: str) -> float | None:
+        """Seconds until this address may try again, or None if it is under its limit."""
+        ...
+
+    def failed(self, identity: str, address: str) -> int:
+        """Records a failed login; answers the identity's failures in the window, this one included."""
+        ...
+
+    def forget(self, identity: str) -> None:
+        """Clears the identity's failures (after a lockout, a successful login or an admin's unlock)."""
+        ...
+
+    def lockout(self, identity: str) -> Lockout: ...
+
+    def hold(self, identity: str, lockout: Lockout, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How many wrong passwords for one identity lock its logins, and for how long each lockout in a row lasts."""
+
+    max_failures: int
+    lockouts: tuple[timedelta, ...]
 
 
 class Visits(Protocol):
@@ -87,6 +117,8 @@ class Services:
     store: Store
     clock: Clock
     hasher: PasswordHasher
+    login_attempts: LoginAttempts
+    login_policy: LoginPolicy
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
     visits: Visits

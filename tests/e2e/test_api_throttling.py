@@ -56,13 +56,13 @@ def test_lockouts_grow_until_an_admin_lifts_them_and_each_is_on_the_account_s_re
     assert waits == [60, 300, 900]
     assert retry_after(attempt(clinic, patient.email, PASSWORD)) == 3600
 
-    expect(clinic.client.post(f"/accounts/{patient.account_id}/unlock", headers=patient.headers, json={"reason": "me"}), 403)
+    expect(clinic.client.post(f"/accounts/{patient.account_id}/unlock", headers=patient.headers, json={"reason": "let me in"}), 403)
     expect(clinic.client.post(f"/accounts/{patient.account_id}/unlock", headers=admin.headers, json={}), 422, field="reason")
     unlock = clinic.client.post(f"/accounts/{patient.account_id}/unlock", headers=admin.headers, json={"reason": "called the desk"})
     expect(unlock, 200)
     clinic.login(patient.email)
 
-    history = clinic.medledger.store.app.events.get(Account.create_id(patient.email))
+    history = list(clinic.medledger.store.app.events.get(Account.create_id(patient.email)))
     locks = [e for e in history if type(e).__name__ == "LockedOut"]
     [unlocked] = [e for e in history if type(e).__name__ == "Unlocked"]
     assert [(lock.lockout, lock.failures) for lock in locks] == [(1, 5), (2, 5), (3, 5), (4, 5)]
