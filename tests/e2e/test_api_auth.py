@@ -190,7 +190,7 @@ def test_an_access_token_is_not_a_refresh_token(clinic: Clinic) -> None:
     expect(refresh(clinic, _unsigned(patient.refresh_token)), 401, "invalid_token")
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_disabling_an_account_refuses_its_live_access_token_at_once(clinic_with: Any, use_redis: bool) -> None:
     clinic = clinic_with(use_redis=use_redis)
     admin, patient = clinic.admin(), clinic.patient()
@@ -206,7 +206,7 @@ def test_disabling_an_account_refuses_its_live_access_token_at_once(clinic_with:
     expect(me(clinic, clinic.login(patient.email)["access_token"]), 200)
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_logout_and_refresh_reuse_revoke_with_either_revocation_store(clinic_with: Any, use_redis: bool) -> None:
     clinic = clinic_with(use_redis=use_redis)
     patient = clinic.patient()
