@@ -10,6 +10,7 @@ import pytest
 
 from domain.accounts import Account
 from e2e_helpers import PASSWORD, Clinic, expect, unique_email
+from infrastructure.settings import Settings
 
 WITH_AND_WITHOUT_REDIS = pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 WRONG = "not-the-password"
@@ -120,3 +121,15 @@ def test_writes_per_user_are_limited_and_reads_are_not(clinic_with: Any, use_red
     for _ in range(10):
         expect(clinic.client.get(f"/patients/{patient.profile_id}", headers=patient.headers), 200)
     expect(edit(neighbour), 200)
+
+
+def test_the_default_write_limit_is_120_a_minute(clinic_with: Any) -> None:
+    clinic = clinic_with(write_rate_limit=Settings.model_fields["write_rate_limit"].default)
+    patient = clinic.patient()
+
+    answers = [
+        clinic.client.patch(f"/patients/{patient.profile_id}", headers=patient.headers, json={"phone": f"+44 20 7946 {n:04d}"})
+        for n in range(121)
+    ]
+
+    assert [a.status_code for a in answers] == [200] * 120 + [429]
