@@ -21,6 +21,7 @@ USAGE = """usage: python3 dev.py run [medledger serve options]   serve the API w
        python3 dev.py test [pytest options]          run the whole test suite
        python3 dev.py bench [bench options]          run the booking benchmark (needs PostgreSQL)
        python3 dev.py bench chart [options]          run the patient chart benchmark (needs PostgreSQL)
+       python3 dev.py bench session_check [options]  time the per-request token check (PostgreSQL, SQLite, Redis)
        python3 dev.py medledger ARGS                 any medledger command (projector, rebuild, ...)"""
 
 
@@ -50,7 +51,8 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", "-n", "auto", *rest]
     elif command == "bench":
-        script, rest = ("chart.py", rest[1:]) if rest[:1] == ["chart"] else ("booking.py", rest)
+        named = {"chart": "chart.py", "session_check": "session_check.py"}
+        script, rest = (named[rest[0]], rest[1:]) if rest[:1] and rest[0] in named else ("booking.py", rest)
         args = [str(BIN / "python"), str(ROOT / "bench" / script), *rest]
     else:
         args = [str(BIN / "medledger"), *rest]

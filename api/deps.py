@@ -15,13 +15,14 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ReadModelBehindError, error_response
+from commands.accounts import check_access
 from commands.base import Actor, ConcurrentUpdateError, Outcome
 from domain.attachments import AttachmentTooLargeError
-from domain.sessions import SessionRevokedError
-from domain.shared import AuthenticationError, DomainError
+from domain.shared import AuthenticationError, DomainError, RateLimitedError
 from infrastructure.bootstrap import Medledger
 from infrastructure.security import AccessClaims
 from projections.queries import wait_for_position
@@ -89,14 +90,21 @@ CorrelationId = Annotated[str, Depends(correlation_id)]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def current_claims(
-    m: MedledgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    m: MedledgerDep, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> AccessClaims:
+    """The verified token of a session the event store still lets act; a write also counts against the user's limit."""
     if credentials is None:
         raise AuthenticationError("A bearer access token is required.")
     claims = m.tokens.access_claims(credentials.credentials)
-    if not await m.revocations.check(claims):
-        raise SessionRevokedError("This session has been revoked or its account disabled.")
+    await run_in_threadpool(check_access, m.store, claims)
+    if request.method in WRITE_METHODS:
+        wait = await m.write_limits.take(claims.account_id)
+        if wait is not None:
+            raise RateLimitedError("Too many changes in a short time; slow down.", retry_after=wait)
     return claims
 
 

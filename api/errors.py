@@ -13,7 +13,15 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.medication_safety import CheckerUnavailableError
-from domain.shared import AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
+from domain.shared import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+)
 from infrastructure.eventstore import StoreUnavailableError
 from infrastructure.settings import MissingSecretError
 
@@ -25,6 +33,7 @@ STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (RateLimitedError, 429),
 ]
 
 
@@ -48,6 +57,8 @@ def error_response(error: DomainError) -> JSONResponse:
         body["errors"] = [{"field": details.pop("field"), "reason": error.message}]
     body.update(details)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(error, RateLimitedError):
+        headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -437,6 +437,7 @@ def main() -> None:
     env = {
         "MEDLEDGER_DATABASE_URL": args.database_url, "MEDLEDGER_DATABASE_SCHEMA": schema, "MEDLEDGER_REDIS_URL": args.redis_url,
         "MEDLEDGER_REDIS_PREFIX": schema, "MEDLEDGER_JWT_SECRET": SECRET, "MEDLEDGER_PROJECTOR": "external",
+        "MEDLEDGER_WRITE_RATE_LIMIT": "100000/minute",  # counted as in production, never reached by the load
     }
     dsn = args.database_url
     bare_table = f"{schema}.bare_inserts"

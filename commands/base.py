@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.accounts import Lockout
 from domain.medication_safety import InteractionTable
 from domain.shared import Cause, ConflictError, ForbiddenError, NotFoundError, Role
 
@@ -45,16 +46,33 @@ class PasswordHasher(Protocol):
         """Spends the time of a verification, so an unknown email answers as slowly as a wrong password."""
 
 
-class Revocations(Protocol):
-    """Fast lookup of revoked sessions and disabled accounts for access-token checks."""
+class LoginAttempts(Protocol):
+    """Failed logins in a sliding window, per login identity and per client address, and the lockouts of
+    identities that are no account (an account's own lockouts are events on its stream)."""
 
-    def revoke_session(self, session_id: str) -> None: ...
+    def address_retry_after(self, address: str) -> float | None:
+        """Seconds until this address may try again, or None if it is under its limit."""
+        ...
 
-    def disable_account(self, account_id: str) -> None: ...
+    def failed(self, identity: str, address: str) -> int:
+        """Records a failed login; answers the identity's failures in the window, this one included."""
+        ...
 
-    def enable_account(self, account_id: str) -> None: ...
+    def forget(self, identity: str) -> None:
+        """Clears the identity's failures (after a lockout, a successful login or an admin's unlock)."""
+        ...
 
-    def change_role(self, account_id: str, role: str) -> None: ...
+    def lockout(self, identity: str) -> Lockout: ...
+
+    def hold(self, identity: str, lockout: Lockout, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How many wrong passwords for one identity lock its logins, and for how long each lockout in a row lasts."""
+
+    max_failures: int
+    lockouts: tuple[timedelta, ...]
 
 
 class Blobs(Protocol):
@@ -95,7 +113,8 @@ class Services:
     store: Store
     clock: Clock
     hasher: PasswordHasher
-    revocations: Revocations
+    login_attempts: LoginAttempts
+    login_policy: LoginPolicy
     patient_cutoff: timedelta
     refresh_lifetime: timedelta
     post_visit_access: timedelta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -76,6 +77,19 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class RateLimitedError(DomainError):
+    """Raised when a caller must wait before trying again (HTTP 429 with Retry-After)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float, **details: Any) -> None:
+        super().__init__(message, retry_after=max(1, math.ceil(retry_after)), **details)
+
+    @property
+    def retry_after(self) -> int:
+        return self.details["retry_after"]
 
 
 class InvalidInputError(DomainError):

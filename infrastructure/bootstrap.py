@@ -7,22 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import redis
-import redis.asyncio as aioredis
 from sqlalchemy import Engine
 
-from commands.base import Clock, Services
+from commands.base import Clock, LoginPolicy, Services
 from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
+from infrastructure.login_attempts import RedisLoginAttempts, SqlLoginAttempts
+from infrastructure.login_attempts import metadata as login_attempts_metadata
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
 from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
-from infrastructure.revocations import RedisRevocations, StoreRevocations
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
+from infrastructure.write_limits import WriteLimits
 from projections.projectors import all_projectors
 
 
@@ -36,8 +37,8 @@ class Medledger:
     store: EventStore
     services: Services
     tokens: Tokens
-    revocations: StoreRevocations | RedisRevocations
     idempotency: SqlIdempotency | RedisIdempotency
+    write_limits: WriteLimits
     write_engine: Engine
     read_engine: Engine
     projection: ProjectionWorker
@@ -86,26 +87,32 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         projection.create_tables()
         idempotency_metadata.create_all(write_engine)
         blob_metadata.create_all(write_engine)
+        login_attempts_metadata.create_all(write_engine)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
 
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    login_window = timedelta(seconds=settings.login_window_seconds)
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     if client is not None:
         client.ping()
-        revocations: StoreRevocations | RedisRevocations = RedisRevocations(
-            client, aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix, access_lifetime
-        )
         idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
+        login_attempts: SqlLoginAttempts | RedisLoginAttempts = RedisLoginAttempts(
+            client, settings.redis_prefix, login_window, settings.login_address_max_failures
+        )
     else:
-        revocations = StoreRevocations(store)
         idempotency = SqlIdempotency(write_engine, idempotency_ttl)
+        login_attempts = SqlLoginAttempts(write_engine, login_window, settings.login_address_max_failures)
 
     services = Services(
         store=store,
         clock=clock,
         hasher=Passwords(settings.password_hashing),
-        revocations=revocations,
+        login_attempts=login_attempts,
+        login_policy=LoginPolicy(
+            max_failures=settings.login_max_failures,
+            lockouts=tuple(timedelta(minutes=m) for m in settings.login_lockout_minutes),
+        ),
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         post_visit_access=timedelta(hours=settings.post_visit_access_hours),
@@ -119,8 +126,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         store=store,
         services=services,
         tokens=Tokens(settings.jwt_key, access_lifetime),
-        revocations=revocations,
         idempotency=idempotency,
+        write_limits=WriteLimits(settings.write_rate_limit, settings.redis_url, settings.redis_prefix),
         write_engine=write_engine,
         read_engine=read_engine,
         projection=projection,

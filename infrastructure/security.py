@@ -13,7 +13,7 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 
-from commands.accounts import Grant
+from commands.accounts import AccessClaims, Grant
 from domain.shared import AuthenticationError, Role
 
 ALGORITHM = "HS256"
@@ -48,14 +48,6 @@ class InvalidTokenError(AuthenticationError):
     """Raised when a token is missing, malformed, expired, of the wrong type or signed by someone else."""
 
     code = "invalid_token"
-
-
-@dataclass(frozen=True)
-class AccessClaims:
-    account_id: str
-    role: Role
-    profile_id: str | None
-    session_id: str
 
 
 @dataclass(frozen=True)

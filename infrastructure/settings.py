@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import SecretStr
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "medledger-embedded-development-secret-do-not-use-in-production"
@@ -46,6 +47,24 @@ class Settings(BaseSettings):
     reminder_poll_seconds: float = 30.0
     reminder_lookback_minutes: int = 60
     attachment_max_bytes: int = 10 * 1024 * 1024
+    login_max_failures: int = Field(5, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+    login_address_max_failures: int = Field(50, ge=1)
+    login_lockout_minutes: tuple[int, ...] = (1, 5, 15, 60)
+    write_rate_limit: str = "120/minute"
+
+    @field_validator("login_lockout_minutes")
+    @classmethod
+    def _lockouts_are_positive(cls, minutes: tuple[int, ...]) -> tuple[int, ...]:
+        if not minutes or min(minutes) < 1:
+            raise ValueError("give one or more lockout durations, in whole minutes, each at least 1")
+        return minutes
+
+    @field_validator("write_rate_limit")
+    @classmethod
+    def _rate_is_understood(cls, rate: str) -> str:
+        parse_many(rate)  # raises ValueError on anything but "N/second|minute|hour|day" items, ";"-separated
+        return rate
 
     @property
     def embedded(self) -> bool:

@@ -92,6 +92,8 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
             "jwt_secret": TEST_SECRET,
             "password_hashing": "fast",
             "projector_poll_seconds": 0.01,
+            # Fuzzing tests send hundreds of writes a minute as one user; the limit has its own tests.
+            "write_rate_limit": "1000000/minute",
         }
         if backend == "postgres":
             need_postgres()

@@ -1,4 +1,4 @@
-"""Accounts, for admins: create staff and patient accounts, disable, enable and change staff roles."""
+"""Accounts, for admins: create staff and patient accounts, disable, enable, unlock logins and change staff roles."""
 
 from __future__ import annotations
 
@@ -71,6 +71,13 @@ def enable(account_id: str, body: AccountReason, actor: CurrentActor, m: Medledg
     """Enable a disabled account."""
     cmd = accounts.EnableAccount(account_id, body.reason)
     return run_command(m, request, actor.account_id, key, body, lambda: accounts.enable_account(m.services, cmd, actor))
+
+
+@router.post("/{account_id}/unlock", response_model=CommandResult)
+def unlock(account_id: str, body: AccountReason, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
+    """Lift a login lockout and start its progression again (admins only); recorded with who and why."""
+    cmd = accounts.UnlockAccount(account_id, body.reason)
+    return run_command(m, request, actor.account_id, key, body, lambda: accounts.unlock_account(m.services, cmd, actor))
 
 
 @router.post("/{account_id}/role", response_model=CommandResult)

@@ -36,9 +36,11 @@ def register(body: PatientRegister, m: MedledgerDep, request: Request, correlati
 
 
 @router.post("/login", response_model=TokenPairPublic)
-def login(body: LoginRequest, m: MedledgerDep, correlation: CorrelationId) -> TokenPairPublic:
-    """Exchange email and password for a short-lived access token and a refresh token."""
-    return _tokens(m, accounts.log_in(m.services, accounts.LogIn(body.email, body.password), correlation))
+def login(body: LoginRequest, m: MedledgerDep, request: Request, correlation: CorrelationId) -> TokenPairPublic:
+    """Exchange email and password for a short-lived access token and a refresh token; repeated wrong
+    passwords for an email or from an address are answered 429 with Retry-After."""
+    address = request.client.host if request.client else "unknown"
+    return _tokens(m, accounts.log_in(m.services, accounts.LogIn(body.email, body.password, address), correlation))
 
 
 @router.post("/refresh", response_model=TokenPairPublic)

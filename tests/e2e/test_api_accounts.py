@@ -168,7 +168,7 @@ def test_a_staff_account_does_not_become_a_patient(clinic: Clinic) -> None:
     expect(change_role(clinic, admin, auditor.account_id, "wizard"), 422, field="role")
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_a_role_change_retires_the_tokens_that_carry_the_old_role(clinic_with: Any, use_redis: bool) -> None:
     clinic = clinic_with(use_redis=use_redis)
     admin = clinic.admin()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from uuid import uuid4
 
 import jwt
 import pytest
 
 from e2e_helpers import PASSWORD, Clinic, bearer, expect, patient_profile, unique_email
 from tests.conftest import TEST_SECRET
+from tests.private_redis import PrivateRedis, private_redis  # noqa: F401 (a fixture)
 
 
 def register(clinic: Clinic, **payload: Any) -> Any:
@@ -187,7 +190,7 @@ def test_an_access_token_is_not_a_refresh_token(clinic: Clinic) -> None:
     expect(refresh(clinic, _unsigned(patient.refresh_token)), 401, "invalid_token")
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_disabling_an_account_refuses_its_live_access_token_at_once(clinic_with: Any, use_redis: bool) -> None:
     clinic = clinic_with(use_redis=use_redis)
     admin, patient = clinic.admin(), clinic.patient()
@@ -203,7 +206,7 @@ def test_disabling_an_account_refuses_its_live_access_token_at_once(clinic_with:
     expect(me(clinic, clinic.login(patient.email)["access_token"]), 200)
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_logout_and_refresh_reuse_revoke_with_either_revocation_store(clinic_with: Any, use_redis: bool) -> None:
     clinic = clinic_with(use_redis=use_redis)
     patient = clinic.patient()
@@ -216,3 +219,76 @@ def test_logout_and_refresh_reuse_revoke_with_either_revocation_store(clinic_wit
     assert clinic.client.post("/auth/logout", headers=bearer(other["access_token"])).status_code == 204
     expect(me(clinic, other["access_token"]), 401)
     expect(refresh(clinic, other["refresh_token"]), 401)
+
+
+def _answered(call: Any, attempts: int = 20) -> Any:
+    """The first answer that is not a 503 (a client's pooled connection to a restarted Redis fails once)."""
+    for _ in range(attempts):
+        response = call()
+        if response.status_code != 503:
+            return response
+        time.sleep(0.05)
+    return response
+
+
+def test_a_logged_out_token_stays_refused_when_redis_restarts_empty(clinic_with: Any, private_redis: PrivateRedis) -> None:
+    clinic = clinic_with(redis_url=private_redis.url)
+    patient = clinic.patient()
+    assert clinic.client.post("/auth/logout", headers=patient.headers).status_code == 204
+    expect(me(clinic, patient.access_token), 401)
+
+    private_redis.restart_empty()
+
+    expect(_answered(lambda: me(clinic, patient.access_token)), 401)
+    expect(_answered(lambda: refresh(clinic, patient.refresh_token)), 401)
+
+
+def test_a_refresh_token_reused_while_redis_is_down_ends_the_session_for_good(clinic_with: Any, private_redis: PrivateRedis) -> None:
+    clinic = clinic_with(redis_url=private_redis.url, raise_server_exceptions=False)
+    patient = clinic.patient()
+    newest = expect(refresh(clinic, patient.refresh_token), 200)
+    expect(me(clinic, newest["access_token"]), 200)
+
+    private_redis.kill()
+    assert refresh(clinic, patient.refresh_token).status_code in (401, 503)  # refused either way: never a new pair
+    private_redis.start()
+
+    expect(_answered(lambda: me(clinic, newest["access_token"])), 401)
+    expect(_answered(lambda: refresh(clinic, newest["refresh_token"])), 401)
+
+
+def _signed(token: str, **changes: Any) -> str:
+    return jwt.encode({**_claims_of(token), **changes}, TEST_SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
+@pytest.mark.parametrize("forge", ["role", "unknown-session", "other-account", "other-profile"])
+def test_a_correctly_signed_token_that_does_not_match_its_session_and_account_is_401(
+    clinic_with: Any, use_redis: bool, forge: str
+) -> None:
+    clinic = clinic_with(use_redis=use_redis)
+    patient, other = clinic.patient(), clinic.patient()
+    forged = {
+        "role": lambda: _signed(patient.access_token, role="admin"),
+        "unknown-session": lambda: _signed(patient.access_token, sid=str(uuid4())),
+        "other-account": lambda: _signed(patient.access_token, sub=other.account_id, pid=other.profile_id),
+        "other-profile": lambda: _signed(patient.access_token, pid=other.profile_id),
+    }[forge]()
+    expect(me(clinic, patient.access_token), 200)
+
+    expect(me(clinic, forged), 401, "session_revoked")
+    expect(clinic.client.get(f"/patients/{other.profile_id}", headers=bearer(forged)), 401)
+
+
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
+def test_enabling_a_disabled_account_revives_none_of_its_old_sessions(clinic_with: Any, use_redis: bool) -> None:
+    clinic = clinic_with(use_redis=use_redis)
+    admin, patient = clinic.admin(), clinic.patient()
+    reason = {"reason": "investigated"}
+
+    expect(clinic.client.post(f"/accounts/{patient.account_id}/disable", headers=admin.headers, json=reason), 200)
+    expect(clinic.client.post(f"/accounts/{patient.account_id}/enable", headers=admin.headers, json=reason), 200)
+
+    expect(me(clinic, patient.access_token), 401, "session_revoked")
+    expect(refresh(clinic, patient.refresh_token), 401, "session_revoked")
+    expect(me(clinic, clinic.login(patient.email)["access_token"]), 200)

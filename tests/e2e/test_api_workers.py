@@ -16,7 +16,7 @@ REVOCATIONS = ["disable", "logout"] * 2
 PROBES = 12
 
 
-@pytest.mark.parametrize("use_redis", [False, True], ids=["store-revocations", "redis-revocations"])
+@pytest.mark.parametrize("use_redis", [False, True], ids=["without-redis", "with-redis"])
 def test_every_worker_refuses_a_disabled_account_or_a_logged_out_session_at_once(
     request: pytest.FixtureRequest, make_settings: Any, tmp_path: Path, use_redis: bool
 ) -> None:

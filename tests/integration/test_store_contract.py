@@ -60,7 +60,7 @@ def an_account() -> Account:
 
 
 def a_session() -> Session:
-    session = Session(account_id=str(uuid4()), token_id="token-1", expires_at=NINE + timedelta(days=14),
+    session = Session(account_id=str(uuid4()), account_epoch=0, token_id="token-1", expires_at=NINE + timedelta(days=14),
                       cause=CAUSE.as_dict())
     session.rotate("token-1", "token-2", NINE + timedelta(days=15), NINE, CAUSE)
     session.revoke("logout", CAUSE)
@@ -158,14 +158,14 @@ def test_the_log_names_events_by_stable_topics_and_every_event_carries_its_cause
         "medledger:PatientAgenda.Opened.v1",
         "medledger:PatientAgenda.Held.v1",
         "medledger:PatientAgenda.Released.v1",
-        "medledger:Session.Started.v1",
+        "medledger:Session.Started.v2",
         "medledger:Session.Revoked.v1",
     } <= set(topics)
     causes = [json.loads(n.state)["cause"] for n in log]
     assert all(set(cause) == {"user_id", "role", "correlation_id"} and all(cause.values()) for cause in causes)
     booking_causes = [json.loads(n.state)["cause"] for n in log if n.topic == "medledger:Appointment.Booked.v1"]
     assert booking_causes == [patient.actor.cause.as_dict()]
-    login_causes = [json.loads(n.state)["cause"] for n in log if n.topic == "medledger:Session.Started.v1"]
+    login_causes = [json.loads(n.state)["cause"] for n in log if n.topic == "medledger:Session.Started.v2"]
     assert login_causes == [{"user_id": patient.account_id, "role": "patient", "correlation_id": "corr-login"}]
 
 

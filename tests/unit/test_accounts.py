@@ -1,8 +1,10 @@
 """Account rules: email identity, enable/disable, role changes, and the cause on every event."""
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from domain.accounts import Account, AccountDisabledError, RoleChangeNotAllowedError
+from domain.accounts import Account, AccountDisabledError, Lockout, RoleChangeNotAllowedError, TooManyLoginAttemptsError
 from domain.shared import Cause, Role
 from domain_helpers import CAUSE, CAUSE_DICT, emitted, given, names, refused, replayed, state
 
@@ -157,5 +159,73 @@ def test_an_account_replays_from_its_events():
         "role": Role.ANALYST,
         "profile_id": "profile-9",
         "disabled": True,
+        "session_epoch": 1,
+        "lockout": Lockout(),
     }
     assert (copy.id, copy.version) == (a.id, a.version)
+
+
+def test_each_disabling_opens_a_new_session_epoch_and_enabling_does_not_go_back():
+    a = account()
+    assert a.session_epoch == 0
+
+    a.disable("left the clinic", CAUSE)
+    a.enable("came back", CAUSE)
+    a.disable("left again", CAUSE)
+
+    assert a.session_epoch == 2
+    assert replayed(a).session_epoch == 2
+
+
+LOCKOUTS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60))
+T0 = datetime(2025, 6, 2, 8, 0, tzinfo=timezone.utc)
+
+
+def test_locking_out_records_until_when_and_the_lockout_s_rank_and_refuses_logins_until_then():
+    a = given(account())
+
+    a.lock_out(T0, 5, "192.0.2.1", LOCKOUTS, CAUSE)
+
+    [event] = a.collect_events()
+    assert names([event]) == ["LockedOut"]
+    assert (event.until, event.lockout, event.failures, event.address) == (T0 + timedelta(minutes=1), 1, 5, "192.0.2.1")
+    with pytest.raises(TooManyLoginAttemptsError) as refusal:
+        a.lockout.check(T0 + timedelta(seconds=30))
+    assert refusal.value.retry_after == 30
+    a.lockout.check(T0 + timedelta(minutes=1))
+
+
+def test_lockouts_in_a_row_last_longer_up_to_the_last_duration():
+    a, now, untils = account(), T0, []
+    for _ in range(6):
+        a.lock_out(now, 5, "192.0.2.1", LOCKOUTS, CAUSE)
+        untils.append(a.lockout.until - now)
+        now = a.lockout.until
+
+    assert untils == [timedelta(minutes=m) for m in (1, 5, 15, 60, 60, 60)]
+    assert replayed(a).lockout == a.lockout
+
+
+def test_a_lock_in_force_is_not_locked_again_and_a_lockout_long_past_starts_the_progression_again():
+    a = account()
+    a.lock_out(T0, 5, "192.0.2.1", LOCKOUTS, CAUSE)
+    given(a)
+
+    a.lock_out(T0 + timedelta(seconds=10), 6, "192.0.2.1", LOCKOUTS, CAUSE)
+    assert emitted(a) == []
+
+    a.lock_out(T0 + timedelta(days=2), 5, "192.0.2.1", LOCKOUTS, CAUSE)
+    assert a.lockout.count == 1
+
+
+def test_unlocking_lifts_the_lock_and_its_progression_once():
+    a = account()
+    a.lock_out(T0, 5, "192.0.2.1", LOCKOUTS, CAUSE)
+    given(a)
+
+    a.unlock("called the desk", CAUSE)
+    a.unlock("called again", CAUSE)
+
+    assert emitted(a) == ["Unlocked"]
+    assert a.lockout == Lockout()
+    a.lockout.check(T0)
