@@ -52,6 +52,7 @@ TABLE = InteractionTable.from_dict(
 # Public methods that decide nothing: they read state or check a rule without emitting events.
 QUERIES = {
     Account: {"check_enabled"},
+    Session: {"check_grants", "check_live"},
     Appointment: {"check_reschedulable", "summary"},
     PatientCare: {"active", "basis", "doctors"},
     Consultation: {"start", "check_follow_up", "view"},
@@ -75,7 +76,7 @@ def an_account() -> Account:
 
 
 def a_session() -> Session:
-    return Session(account_id=str(uuid4()), token_id="t1", expires_at=NOW + timedelta(days=14), cause=CAUSE.as_dict())
+    return Session(account_id=str(uuid4()), account_epoch=1, token_id="t1", expires_at=NOW + timedelta(days=14), cause=CAUSE.as_dict())
 
 
 def a_doctor() -> Doctor:
@@ -185,6 +186,9 @@ CASES = [
     Case(Account, "enable", lambda: (lambda a: (a.disable("left", CAUSE), a)[1])(an_account()), lambda a: a.enable("back", CAUSE)),
     Case(Account, "change_role", an_account, lambda a: a.change_role(Role.ANALYST, "rotation", CAUSE)),
     Case(Account, "change_password", an_account, lambda a: a.change_password("h2", CAUSE)),
+    Case(Account, "lock_out", an_account, lambda a: a.lock_out(NOW, 5, "10.0.0.7", [timedelta(minutes=1), timedelta(minutes=5)], CAUSE)),
+    Case(Account, "unlock", lambda: (lambda a: (a.lock_out(NOW, 5, "10.0.0.7", [timedelta(minutes=1)], CAUSE), a)[1])(an_account()),
+         lambda a: a.unlock("verified by phone", CAUSE)),
     Case(Session, "rotate", a_session, lambda s: s.rotate("t1", "t2", NOW + timedelta(days=15), NOW, CAUSE)),
     Case(Session, "revoke", a_session, lambda s: s.revoke("logout", CAUSE)),
     Case(Doctor, "update_profile", a_doctor, lambda d: d.update_profile({"bio": "Migraines.", "languages": ["en", "fr"]}, CAUSE)),
