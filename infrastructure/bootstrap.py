@@ -18,6 +18,7 @@ from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
+from infrastructure.progress import ReadModelProgress
 from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
 from infrastructure.revocations import RedisRevocations, StoreRevocations
@@ -42,11 +43,13 @@ class Medledger:
     write_engine: Engine
     read_engine: Engine
     projection: ProjectionWorker
+    progress: ReadModelProgress
     redis: redis.Redis | None
     reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
         self.store.after_save.append(self.projection.wake)
+        self.projection.after_progress.append(self.progress.wake)
         self.projection.start()
         if self.reminders is not None:
             self.reminders.start()
@@ -55,6 +58,7 @@ class Medledger:
         if self.reminders is not None:
             self.reminders.stop()
         self.projection.stop()
+        self.progress.stop()
         self.store.close()
         self.write_engine.dispose()
         self.read_engine.dispose()
@@ -83,11 +87,16 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
 
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    bound = {"socket_timeout": settings.storage_timeout_seconds, "socket_connect_timeout": settings.storage_timeout_seconds}
+    client = redis.Redis.from_url(settings.redis_url, **bound) if settings.redis_url else None
     if client is not None:
         client.ping()
+        # Requests beyond the pool's connections wait their turn (within the bound) instead of failing at once.
+        waiting_pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=100, timeout=settings.storage_timeout_seconds, **bound
+        )
         revocations: StoreRevocations | RedisRevocations = RedisRevocations(
-            client, aioredis.Redis.from_url(settings.redis_url), settings.redis_prefix, access_lifetime
+            client, aioredis.Redis(connection_pool=waiting_pool), settings.redis_prefix, access_lifetime
         )
         idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
     else:
@@ -117,6 +126,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         write_engine=write_engine,
         read_engine=read_engine,
         projection=projection,
+        progress=ReadModelProgress(read_engine, store.max_position, settings.projector_poll_seconds),
         redis=client,
         reminders=ReminderWorker(
             read_engine,

@@ -15,7 +15,16 @@ def create_read_model_engine(settings: Settings, *, replica: bool = False) -> En
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
+    # pool_pre_ping replaces a connection a restart or an outage cut (and, on the first dead one found, every
+    # connection older than it) before a request uses it; pool_timeout and the connect arguments bound each wait.
+    engine = create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        pool_timeout=settings.storage_timeout_seconds,
+        connect_args=settings.postgres_connect_args(),
+    )
     if settings.database_schema:
         if not replica:
             with engine.begin() as conn:

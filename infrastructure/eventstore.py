@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from infrastructure.metrics import observe_batch
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -160,6 +161,7 @@ class GroupCommitter:
                 self._commit(batch)
 
     def _commit(self, batch: list[Unit]) -> None:
+        observe_batch(len(batch))
         try:
             if len(batch) == 1:
                 self._record(batch[0])
