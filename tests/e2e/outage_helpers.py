@@ -118,9 +118,11 @@ class PostgresProxy:
 
 
 def _reset(sock: socket.socket) -> None:
-    """Closes with a TCP reset, as a stopped server's host answers."""
+    """Closes at once, as a stopped server's host does. shutdown() first: closing a socket another thread is
+    reading from would neither wake that thread nor tell the peer."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
     try:

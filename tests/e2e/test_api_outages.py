@@ -25,6 +25,8 @@ from tests.conftest import POSTGRES_URL
 
 STORAGE_TIMEOUT = 2.0
 SLACK = 1.5
+# Each test sends about twenty requests that should each end within the bound: far longer means requests hang.
+pytestmark = pytest.mark.timeout(240)
 
 
 @dataclass
@@ -85,6 +87,7 @@ def open_site(make_settings: Any, clock: Any, caplog: pytest.LogCaptureFixture) 
             else:
                 stack.enter_context(external_projector(settings.model_copy(update={"database_url": POSTGRES_URL, "pool_size": 2})))
             client = stack.enter_context(TestClient(create_app(system), raise_server_exceptions=False))
+            stack.callback(proxy.start)  # on the way out, first let requests that are still hanging finish
             clinic = Clinic(client, system, clock)
             admin = clinic.admin()
             doctor, patient = clinic.doctor(admin), clinic.patient()
