@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import select
 
 from api import errors
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
-from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients, prescriptions
+from api.observability import RequestLogMiddleware, configure_request_log
+from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, operations, patients, prescriptions
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
@@ -32,7 +34,9 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
             if owned:
                 system.close()
 
-    app = FastAPI(
+    configure_request_log()
+    # Swagger UI and ReDoc assets are served from the installed package: /docs works without internet.
+    app = FastAPIOffline(
         title="Medledger",
         version="0.1.0",
         description="Event-sourced clinic backend: every change is an immutable event.",
@@ -42,13 +46,14 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
         app.state.medledger = medledger
     app.add_middleware(UploadLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    for router in (auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
+    for router in (operations.router, auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
         app.include_router(router)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["operations"])
     def health(m: MedledgerDep) -> dict[str, Any]:
-        """Liveness and how far each read model has applied the event log."""
+        """How far each read model has applied the event log (see /health/live and /health/ready for probes)."""
         with m.read_engine.connect() as conn:
             reached = dict(conn.execute(select(positions.c.name, positions.c.position)).all())
         return {"status": "ok", "event_store_position": m.store.max_position(), "read_models": reached}

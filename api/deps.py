@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 from uuid import uuid4
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ReadModelBehindError, error_response
+from api.errors import STORAGE_ERRORS, ReadModelBehindError, error_response
 from commands.accounts import check_access
 from commands.base import Actor, ConcurrentUpdateError, Outcome
 from domain.attachments import AttachmentTooLargeError
 from domain.shared import AuthenticationError, DomainError, RateLimitedError
 from infrastructure.bootstrap import Medledger
 from infrastructure.security import AccessClaims
-from projections.queries import wait_for_position
+from infrastructure.metrics import count_command, count_read_wait_timeout
+
+log = logging.getLogger("medledger.api")
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -105,6 +111,7 @@ async def current_claims(
         wait = await m.write_limits.take(claims.account_id)
         if wait is not None:
             raise RateLimitedError("Too many changes in a short time; slow down.", retry_after=wait)
+    request.state.user_id = claims.account_id
     return claims
 
 
@@ -138,16 +145,44 @@ After = Annotated[
 ]
 
 
-def read_models(names: Collection[str]) -> Callable[..., Iterator[Connection]]:
-    """A read connection, after waiting (bounded) for the named read models to reach ?after=."""
+def read_models(names: Collection[str]) -> Callable[..., AsyncIterator[Connection]]:
+    """A read connection, after waiting (bounded, holding no thread) for the named read models to reach ?after=."""
+    wanted = frozenset(names)
 
-    def dependency(m: MedledgerDep, after: After = None) -> Iterator[Connection]:
-        if after and not wait_for_position(m.read_engine, names, after, m.settings.read_wait_seconds):
+    async def caught_up(m: MedledgerDep, after: After = None) -> None:
+        if after and not await m.progress.wait(wanted, after, m.settings.read_wait_seconds):
+            count_read_wait_timeout()
             raise ReadModelBehindError(after)
-        with m.read_engine.connect() as conn:
-            yield conn
+
+    async def dependency(request: Request, m: MedledgerDep, _waited: None = Depends(caught_up)) -> AsyncIterator[Connection]:
+        gate, release = _read_gates(request, m)
+        async with gate:
+            conn = await anyio.to_thread.run_sync(m.read_engine.connect)
+            try:
+                yield conn
+            finally:
+                await anyio.to_thread.run_sync(_give_back, conn, limiter=release)
 
     return dependency
+
+
+def _give_back(conn: Connection) -> None:
+    """Returns the connection to the pool; one that broke meanwhile is discarded, and the answer stands."""
+    try:
+        conn.close()
+    except DBAPIError as error:
+        log.warning("discarded a broken read connection: %s", error)
+
+
+def _read_gates(request: Request, m: Medledger) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+    """At most as many requests as the pool has connections go for one, and giving one back never waits for a
+    worker thread: hundreds of requests released at once would otherwise take every thread waiting for a
+    connection while the requests holding them wait for a thread to give them back."""
+    state = request.app.state
+    if not hasattr(state, "read_gates"):
+        slots = 2 * m.settings.pool_size
+        state.read_gates = (anyio.CapacityLimiter(slots), anyio.CapacityLimiter(slots))
+    return state.read_gates
 
 
 IdempotencyKey = Annotated[
@@ -184,14 +219,21 @@ def run_command(
 
     Every answer carries a position to pass as ?after=, also when the command found its work already done.
     """
+    name = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
 
     def answer() -> JSONResponse:
         try:
             outcome = with_position(m, command())
-        except ConcurrentUpdateError:
+        except ConcurrentUpdateError as error:
+            count_command(name, error.code)
             raise
         except DomainError as error:
+            count_command(name, error.code)
             return error_response(error)
+        except STORAGE_ERRORS:
+            count_command(name, "service_unavailable")
+            raise
+        count_command(name, "ok")
         created = status_code == 201 and outcome.created
         return JSONResponse(outcome_body(outcome), status_code=201 if created else 200)
 
@@ -202,6 +244,7 @@ def run_command(
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     stored = m.idempotency.claim(scope, fingerprint)
     if stored is not None:
+        count_command(name, "replayed")
         return Response(
             stored.body, status_code=stored.status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
         )

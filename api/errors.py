@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.medication_safety import CheckerUnavailableError
@@ -26,6 +30,18 @@ from infrastructure.eventstore import StoreUnavailableError
 from infrastructure.settings import MissingSecretError
 
 log = logging.getLogger("medledger.api")
+
+# Storage that cannot be reached within the bound (MEDLEDGER_STORAGE_TIMEOUT_SECONDS): 503 with Retry-After.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    StoreUnavailableError,
+    StoreOperationalError,
+    StoreInterfaceError,
+    DBAPIError,
+    PoolTimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    RedisError,
+)
 
 STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (InvalidInputError, 422),
@@ -118,5 +134,5 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "1"},
         )
 
-    for kind in (StoreUnavailableError, DBAPIError, RedisError, MissingSecretError):
+    for kind in (*STORAGE_ERRORS, MissingSecretError):
         app.add_exception_handler(kind, unavailable)

@@ -19,6 +19,7 @@ from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.login_attempts import RedisLoginAttempts, SqlLoginAttempts
 from infrastructure.login_attempts import metadata as login_attempts_metadata
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
+from infrastructure.progress import ReadModelProgress
 from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
 from infrastructure.security import Passwords, Tokens
@@ -42,11 +43,13 @@ class Medledger:
     write_engine: Engine
     read_engine: Engine
     projection: ProjectionWorker
+    progress: ReadModelProgress
     redis: redis.Redis | None
     reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
         self.store.after_save.append(self.projection.wake)
+        self.projection.after_progress.append(self.progress.wake)
         self.projection.start()
         if self.reminders is not None:
             self.reminders.start()
@@ -55,6 +58,7 @@ class Medledger:
         if self.reminders is not None:
             self.reminders.stop()
         self.projection.stop()
+        self.progress.stop()
         self.store.close()
         self.write_engine.dispose()
         self.read_engine.dispose()
@@ -93,7 +97,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
     login_window = timedelta(seconds=settings.login_window_seconds)
-    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    bound = {"socket_timeout": settings.storage_timeout_seconds, "socket_connect_timeout": settings.storage_timeout_seconds}
+    client = redis.Redis.from_url(settings.redis_url, **bound) if settings.redis_url else None
     if client is not None:
         client.ping()
         idempotency: SqlIdempotency | RedisIdempotency = RedisIdempotency(client, settings.redis_prefix, idempotency_ttl)
@@ -131,6 +136,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         write_engine=write_engine,
         read_engine=read_engine,
         projection=projection,
+        progress=ReadModelProgress(read_engine, store.max_position, settings.projector_poll_seconds),
         redis=client,
         reminders=ReminderWorker(
             read_engine,

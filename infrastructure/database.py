@@ -9,7 +9,11 @@ from typing import Any
 
 import psycopg
 from filelock import FileLock, Timeout
+from eventsourcing.persistence import OperationalError
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
+
+from infrastructure.recorders import discard_if_ended
 
 from infrastructure.settings import Settings
 
@@ -24,7 +28,16 @@ def create_read_model_engine(settings: Settings, *, replica: bool = False) -> En
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
+    # pool_timeout and the connect arguments bound each wait; a connection the server ended is replaced before a
+    # request uses it, found without a round trip (a ping per checkout would add one to every query).
+    engine = create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_timeout=settings.storage_timeout_seconds,
+        connect_args=settings.postgres_connect_args(),
+    )
+    event.listen(engine, "checkout", _replace_if_ended)
     if settings.database_schema:
         if not replica:
             with engine.begin() as conn:
@@ -64,6 +77,13 @@ def exclusive(settings: Settings, *names: str, wait: bool = True) -> Iterator[No
             if not (taken and taken[0]):
                 raise LockHeldError(name)
         yield
+
+
+def _replace_if_ended(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    try:
+        discard_if_ended(dbapi_connection)
+    except OperationalError as ended:
+        raise DisconnectionError(str(ended)) from ended
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

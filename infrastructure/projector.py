@@ -46,6 +46,7 @@ class ProjectionWorker:
         for projector in self.projectors:
             projector.attach(lambda originator_id, version: app.repository.get(originator_id, version=version))
         self.poll_seconds = poll_seconds
+        self.after_progress: list[Callable[[], None]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,7 +102,10 @@ class ProjectionWorker:
             except (DBAPIError, PersistenceError) as error:
                 log.warning("projection paused: %s", error)
                 covered = 0
-            if not covered:
+            if covered:
+                for callback in self.after_progress:
+                    callback()
+            else:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 

@@ -3,11 +3,13 @@ several streams in one round trip, and the current version of streams."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
@@ -19,6 +21,7 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
     takes the table lock, inserts, notifies and commits; the library's recorder sends more and slower."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        bound_to_connections(datastore)
         super().__init__(datastore, events_table_name=events_table_name)
         table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(events_table_name))
         self._insert_columns = SQL(
@@ -61,6 +64,14 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
                 positions = [row[0] for row in cursor.fetchall()]
         return positions
 
+    def max_notification_id(self) -> int | None:
+        """The log's end, once: no retries, so a request never waits longer than the connection bounds."""
+        with self.datastore.get_connection() as conn:
+            cursor = conn.cursor(row_factory=tuple_row)
+            cursor.execute(self.max_notification_id_statement, prepare=True)
+            row = cursor.fetchone()
+            return row[0] if row else None
+
     def newer_events(self, known: Mapping[UUID, int]) -> list[StoredEvent]:
         """The events of each stream after the version known of it (0: all), in one round trip."""
         if not known:
@@ -79,6 +90,32 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             cursor = conn.cursor(row_factory=tuple_row)
             cursor.execute(self._versions, (list(originator_ids),), prepare=True)
             return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def bound_to_connections(datastore: PostgresDatastore) -> None:
+    """Bounds every wait of the store's connections by the pool's own wait (POSTGRES_CONNECT_TIMEOUT): connecting,
+    and a server gone silent (TCP user timeout, keepalives); and replaces a pooled connection the server ended
+    before anyone uses it. The library passes no connect timeout, so libpq would wait minutes for a silent host."""
+    bound = max(2, round(datastore.pool.timeout))
+    datastore.pool.kwargs.update(
+        connect_timeout=bound,
+        tcp_user_timeout=bound * 1000,
+        keepalives=1,
+        keepalives_idle=bound,
+        keepalives_interval=1,
+        keepalives_count=3,
+        application_name="medledger events",
+    )
+    datastore.pool._check = discard_if_ended  # noqa: SLF001 - the pool takes its check only at construction
+
+
+def discard_if_ended(conn: psycopg.Connection[Any]) -> None:
+    """A pooled connection is checked without a round trip: an idle healthy one has nothing to read, while one the
+    server ended (a restart, an administrator's terminate) has its farewell or end-of-file waiting. Such a one is
+    closed, so the pool replaces it and hands out another: no request fails on it."""
+    if conn.closed or select.select([conn.fileno()], [], [], 0)[0]:
+        conn.close()
+        raise OperationalError("PostgreSQL ended this pooled connection")
 
 
 class ClinicSQLiteRecorder(SQLiteApplicationRecorder):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     def _rate_is_understood(cls, rate: str) -> str:
         parse_many(rate)  # raises ValueError on anything but "N/second|minute|hour|day" items, ";"-separated
         return rate
+    storage_timeout_seconds: float = 5.0
+    ready_max_projector_lag: int = 1000
 
     @property
     def embedded(self) -> bool:
@@ -82,6 +85,24 @@ class Settings(BaseSettings):
             file=sys.stderr,
         )
         return DEVELOPMENT_JWT_SECRET
+
+    @property
+    def storage_timeout_whole_seconds(self) -> int:
+        return max(1, math.ceil(self.storage_timeout_seconds))
+
+    def postgres_connect_args(self, application_name: str = "medledger") -> dict[str, object]:
+        """libpq parameters that bound every wait on PostgreSQL: connecting, a lock, a peer that went silent."""
+        bound_ms = int(self.storage_timeout_seconds * 1000)
+        return {
+            "connect_timeout": self.storage_timeout_whole_seconds,
+            "application_name": application_name,
+            "tcp_user_timeout": bound_ms,
+            "keepalives": 1,
+            "keepalives_idle": self.storage_timeout_whole_seconds,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "options": f"-c lock_timeout={bound_ms}",
+        }
 
     def event_store_env(self) -> dict[str, str]:
         if self.embedded:
@@ -102,8 +123,10 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_POOL_SIZE": str(self.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-            "POSTGRES_LOCK_TIMEOUT": "10",
+            # The library reads these as whole seconds; its CONNECT_TIMEOUT is how long to wait for a pooled connection.
+            "POSTGRES_CONNECT_TIMEOUT": str(self.storage_timeout_whole_seconds),
+            "POSTGRES_LOCK_TIMEOUT": str(self.storage_timeout_whole_seconds),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(self.storage_timeout_whole_seconds),
             "APPLICATION_RECORDER_TOPIC": "infrastructure.recorders:ClinicPostgresRecorder",
         }
         if self.database_schema:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union
 
 from domain.appointment import IN_CALENDAR, VisitAccess
 from domain.care import post_visit_cutoff
 from domain.doctors import WeeklyAvailability
 from domain.shared import overlaps
 from projections.clinical_tables import care_relationships, care_visits, emergency_access
-from projections.tables import accounts, appointments, doctor_leave, doctors, patients, positions
+from projections.tables import accounts, appointments, doctor_leave, doctors, patients
 
 
 @dataclass(frozen=True)
@@ -38,25 +37,6 @@ def _plain(row: Any) -> dict[str, Any]:
         if isinstance(value, datetime) and value.tzinfo is None:
             values[key] = value.replace(tzinfo=timezone.utc)
     return values
-
-
-def positions_reached(engine: Engine, names: Collection[str]) -> int:
-    with engine.connect() as conn:
-        reached = conn.execute(select(positions.c.name, positions.c.position)).all()
-    known = {name: position for name, position in reached if name in names}
-    return min(known.values()) if len(known) == len(names) else 0
-
-
-def wait_for_position(engine: Engine, names: Collection[str], position: int, timeout: float) -> bool:
-    """Waits until every named read model has applied the log up to position (read-your-writes)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while positions_reached(engine, names) < position:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return True
 
 
 # Doctors

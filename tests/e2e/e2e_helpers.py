@@ -255,7 +255,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_environment(settings: Settings) -> dict[str, str]:
+def server_environment(settings: Settings, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MEDLEDGER_")}
     env.update(
         MEDLEDGER_DATA_DIR=str(settings.data_dir),
@@ -269,12 +269,15 @@ def server_environment(settings: Settings) -> dict[str, str]:
         env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")
     if settings.redis_url:
         env.update(MEDLEDGER_REDIS_URL=settings.redis_url, MEDLEDGER_REDIS_PREFIX=settings.redis_prefix)
+    env.update(extra)
     return env
 
 
 @contextmanager
-def running_server(settings: Settings, workers: int, log_path: Path) -> Iterator[str]:
-    """uvicorn with the real app factory on a free loopback port; answers its base URL once /health answers."""
+def running_server(settings: Settings, workers: int, log_path: Path, **env: str) -> Iterator[str]:
+    """uvicorn with the real app factory on a free loopback port; answers its base URL once /health answers.
+
+    env adds or overrides MEDLEDGER_* variables of the server."""
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "uvicorn"),
@@ -292,7 +295,7 @@ def running_server(settings: Settings, workers: int, log_path: Path) -> Iterator
     base_url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=server_environment(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=PROJECT_ROOT, env=server_environment(settings, **env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             _wait_until_healthy(server, base_url, log_path)
