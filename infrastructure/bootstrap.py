@@ -18,6 +18,7 @@ from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.login_attempts import RedisLoginAttempts, SqlLoginAttempts
 from infrastructure.login_attempts import metadata as login_attempts_metadata
+from infrastructure.metrics import observe_batch
 from infrastructure.interactions import FileInteractionTables, ReadModelPrescriptionIndex
 from infrastructure.progress import ReadModelProgress
 from infrastructure.projector import ProjectionWorker
@@ -80,6 +81,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
             app,
             group_commit=settings.group_commit,
             cache_size=settings.aggregate_cache_size,
+            save_timeout=settings.storage_timeout_seconds,
+            on_batch=observe_batch,
         )
         projection = ProjectionWorker(
             app,

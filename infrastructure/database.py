@@ -9,11 +9,10 @@ from typing import Any
 
 import psycopg
 from filelock import FileLock, Timeout
-from eventsourcing.persistence import OperationalError
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 
-from infrastructure.recorders import discard_if_ended
+from infrastructure.recorders import ended
 
 from infrastructure.settings import Settings
 
@@ -80,10 +79,8 @@ def exclusive(settings: Settings, *names: str, wait: bool = True) -> Iterator[No
 
 
 def _replace_if_ended(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    try:
-        discard_if_ended(dbapi_connection)
-    except OperationalError as ended:
-        raise DisconnectionError(str(ended)) from ended
+    if ended(dbapi_connection):
+        raise DisconnectionError("PostgreSQL ended this pooled connection")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

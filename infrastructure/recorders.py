@@ -4,7 +4,8 @@ several streams in one round trip, and the current version of streams."""
 from __future__ import annotations
 
 import select
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -43,6 +44,19 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         ).format(table)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
 
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection the server has not ended: ended ones are closed (the pool replaces them) and passed
+        over, so the first requests after a restart fail on none of them."""
+        for _ in range(self.datastore.pool.max_size + 1):
+            with self.datastore.get_connection() as conn:
+                if ended(conn):
+                    conn.close()
+                    continue
+                yield conn
+                return
+        raise OperationalError("every pooled connection had been ended by the server")
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Records the events atomically; answers their positions in the log, in order."""
         if not stored_events:
@@ -53,7 +67,7 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             [s.topic for s in stored_events],
             [s.state for s in stored_events],
         )
-        with self.datastore.get_connection() as conn, conn.pipeline() as pipeline:
+        with self._connection() as conn, conn.pipeline() as pipeline:
             with conn.transaction():
                 for statement in self.lock_table_statements:
                     conn.execute(statement, prepare=True)
@@ -66,7 +80,7 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         """The log's end, once: no retries, so a request never waits longer than the connection bounds."""
-        with self.datastore.get_connection() as conn:
+        with self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
             cursor.execute(self.max_notification_id_statement, prepare=True)
             row = cursor.fetchone()
@@ -76,7 +90,7 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         """The events of each stream after the version known of it (0: all), in one round trip."""
         if not known:
             return []
-        with self.datastore.get_connection() as conn:
+        with self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
             if len(known) == 1:
                 ((originator_id, version),) = known.items()
@@ -86,16 +100,19 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             return [StoredEvent(row[0], row[1], row[2], bytes(row[3])) for row in cursor.fetchall()]
 
     def current_versions(self, originator_ids: Iterable[UUID]) -> dict[UUID, int]:
-        with self.datastore.get_connection() as conn:
+        with self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
             cursor.execute(self._versions, (list(originator_ids),), prepare=True)
             return {row[0]: row[1] for row in cursor.fetchall()}
 
 
+RECONNECT_GIVE_UP_SECONDS = 1.0
+
+
 def bound_to_connections(datastore: PostgresDatastore) -> None:
     """Bounds every wait of the store's connections by the pool's own wait (POSTGRES_CONNECT_TIMEOUT): connecting,
-    and a server gone silent (TCP user timeout, keepalives); and replaces a pooled connection the server ended
-    before anyone uses it. The library passes no connect timeout, so libpq would wait minutes for a silent host."""
+    and a server gone silent (TCP user timeout, keepalives). The library passes no connect timeout, so libpq would
+    wait minutes for a silent host."""
     bound = max(2, round(datastore.pool.timeout))
     datastore.pool.kwargs.update(
         connect_timeout=bound,
@@ -106,16 +123,15 @@ def bound_to_connections(datastore: PostgresDatastore) -> None:
         keepalives_count=3,
         application_name="medledger events",
     )
-    datastore.pool._check = discard_if_ended  # noqa: SLF001 - the pool takes its check only at construction
+    # After an outage the pool's reconnection attempts back off exponentially (1, 2, 4, 8 s...): give them up
+    # within a second, so a request once the server is back makes a new connection at once.
+    datastore.pool.reconnect_timeout = RECONNECT_GIVE_UP_SECONDS
 
 
-def discard_if_ended(conn: psycopg.Connection[Any]) -> None:
-    """A pooled connection is checked without a round trip: an idle healthy one has nothing to read, while one the
-    server ended (a restart, an administrator's terminate) has its farewell or end-of-file waiting. Such a one is
-    closed, so the pool replaces it and hands out another: no request fails on it."""
-    if conn.closed or select.select([conn.fileno()], [], [], 0)[0]:
-        conn.close()
-        raise OperationalError("PostgreSQL ended this pooled connection")
+def ended(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server ended this idle pooled connection (a restart, an administrator's terminate), told without
+    a round trip: a healthy idle connection has nothing to read, an ended one its farewell or end-of-file."""
+    return conn.closed or bool(select.select([conn.fileno()], [], [], 0)[0])
 
 
 class ClinicSQLiteRecorder(SQLiteApplicationRecorder):
