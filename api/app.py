@@ -9,9 +9,19 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from api import errors
+from api import errors, responses
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
-from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients, prescriptions
+from api.routes import (
+    accounts,
+    appointments,
+    auth,
+    care,
+    chart,
+    consultations,
+    doctors,
+    patients,
+    prescriptions,
+)
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
@@ -46,7 +56,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     for router in (auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
         app.include_router(router)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], responses=responses.errors(503))
     def health(m: MedledgerDep) -> dict[str, Any]:
         """Liveness and how far each read model has applied the event log."""
         with m.read_engine.connect() as conn:

@@ -8,13 +8,21 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas import CalendarDay, Moment, Reason, Strict, Text, _bounded
+from domain import vitals
 from domain.attachments import AttachmentKind
-from domain.consultation import DiagnosisStatus, Kind, Rank, Severity
+from domain.consultation import ICD10_AS_WRITTEN, DiagnosisStatus, Kind, Rank, Severity
 
-ClinicalText = _bounded(20_000)
+ClinicalText = _bounded(20_000, multiline=True)
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a weight of 1 kg
-Measure = Number | None
-ChangeValue = Number | _bounded(20_000, minimum=0) | None  # type: ignore[valid-type]
+ChangeValue = Number | _bounded(20_000, minimum=0, multiline=True) | None  # type: ignore[valid-type]
+
+
+def measure(name: str) -> Any:
+    """A vital sign in its unit; the schema shows the possible range, and the domain refuses a value outside it
+    with impossible_vital_sign."""
+    low, high = vitals.LIMITS[name].possible
+    unit = vitals.LIMITS[name].unit
+    return Annotated[Number | None, Field(description=unit, json_schema_extra={"minimum": low, "maximum": high})]
 
 
 class ConsultationStart(Strict):
@@ -30,7 +38,7 @@ class ConsultationStart(Strict):
 
 
 class ComplaintRecord(Strict):
-    text: _bounded(2000)  # type: ignore[valid-type]
+    text: _bounded(2000, multiline=True)  # type: ignore[valid-type]
 
 
 class SymptomRecord(Strict):
@@ -43,14 +51,14 @@ class SymptomRecord(Strict):
 class VitalSignsRecord(Strict):
     """Units are fixed: mmHg, bpm, °C, breaths/min, %, kg, cm."""
 
-    systolic: Measure = None
-    diastolic: Measure = None
-    pulse: Measure = None
-    temperature: Measure = None
-    respiratory_rate: Measure = None
-    spo2: Measure = None
-    weight: Measure = None
-    height: Measure = None
+    systolic: measure("systolic") = None  # type: ignore[valid-type]
+    diastolic: measure("diastolic") = None  # type: ignore[valid-type]
+    pulse: measure("pulse") = None  # type: ignore[valid-type]
+    temperature: measure("temperature") = None  # type: ignore[valid-type]
+    respiratory_rate: measure("respiratory_rate") = None  # type: ignore[valid-type]
+    spo2: measure("spo2") = None  # type: ignore[valid-type]
+    weight: measure("weight") = None  # type: ignore[valid-type]
+    height: measure("height") = None  # type: ignore[valid-type]
     measured_at: Moment | None = Field(default=None, description="Defaults to now.")
 
     def measures(self) -> dict[str, Any]:
@@ -58,7 +66,7 @@ class VitalSignsRecord(Strict):
 
 
 class DiagnosisRecord(Strict):
-    code: _bounded(12)  # type: ignore[valid-type]
+    code: _bounded(12, pattern=ICD10_AS_WRITTEN) = Field(description="ICD-10, e.g. J06.9 (or j069).")  # type: ignore[valid-type]
     description: _bounded(500)  # type: ignore[valid-type]
     rank: Rank = Rank.SECONDARY
     status: DiagnosisStatus = DiagnosisStatus.PROVISIONAL

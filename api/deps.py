@@ -21,13 +21,19 @@ from api.errors import ReadModelBehindError, error_response
 from commands.base import Actor, ConcurrentUpdateError, Outcome
 from domain.attachments import AttachmentTooLargeError
 from domain.sessions import SessionRevokedError
-from domain.shared import AuthenticationError, DomainError
+from domain.shared import AuthenticationError, DomainError, InvalidInputError
 from infrastructure.bootstrap import Medledger
 from infrastructure.security import AccessClaims
 from projections.queries import wait_for_position
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+class UnknownPositionError(InvalidInputError):
+    """Raised when ?after= names a position beyond the end of the event log: no command answered it."""
+
+    code = "unknown_position"
 
 
 class CorrelationIdMiddleware:
@@ -134,8 +140,11 @@ def read_models(names: Collection[str]) -> Callable[..., Iterator[Connection]]:
     """A read connection, after waiting (bounded) for the named read models to reach ?after=."""
 
     def dependency(m: MedledgerDep, after: After = None) -> Iterator[Connection]:
-        if after and not wait_for_position(m.read_engine, names, after, m.settings.read_wait_seconds):
-            raise ReadModelBehindError(after)
+        if after and not wait_for_position(m.read_engine, names, after, 0):
+            if after > m.store.max_position():
+                raise UnknownPositionError(f"No write has reached position {after}; the log ends before it.", field="after")
+            if not wait_for_position(m.read_engine, names, after, m.settings.read_wait_seconds):
+                raise ReadModelBehindError(after)
         with m.read_engine.connect() as conn:
             yield conn
 

@@ -13,7 +13,14 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.medication_safety import CheckerUnavailableError
-from domain.shared import AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
+from domain.shared import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 from infrastructure.eventstore import StoreUnavailableError
 from infrastructure.settings import MissingSecretError
 
@@ -90,6 +97,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"code": error.code, "message": f"{error.message} Nothing was recorded; the prescription stays as it was."},
             status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(DataError)
