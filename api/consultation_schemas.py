@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas import CalendarDay, Moment, Reason, Strict, Text, _bounded
 from domain import vitals
@@ -26,8 +26,12 @@ def measure(name: str) -> Any:
 
 
 class ConsultationStart(Strict):
-    appointment_id: UUID | None = Field(default=None, description="Start the consultation of this appointment.")
-    patient_id: UUID | None = Field(default=None, description="A walk-in: the patient seen without an appointment.")
+    """Either appointment_id or, for a walk-in, patient_id."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["appointment_id"]}, {"required": ["patient_id"]}]})
+
+    appointment_id: UUID = Field(default=None, description="Start the consultation of this appointment.")  # type: ignore[assignment]
+    patient_id: UUID = Field(default=None, description="A walk-in: the patient seen without an appointment.")  # type: ignore[assignment]
     kind: Kind = Kind.IN_PERSON
 
     @model_validator(mode="after")

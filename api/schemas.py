@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from api.responses import Refusal
@@ -36,7 +37,15 @@ LATEST_DAY = date(2999, 12, 31)
 YEAR = r"(?:19[0-9]{2}|2[0-9]{3})"
 DAY_PATTERN = rf"^{YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
 MOMENT_PATTERN = rf"^{YEAR}-[0-9]{{2}}-[0-9]{{2}}[Tt ][0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\.[0-9]+)?)?(?:[Zz]|[+-][0-9]{{2}}:?[0-9]{{2}})$"
+TIME_PATTERN = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?$"
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+SPECIAL_USE_DOMAINS = "arpa|invalid|local|localhost|onion|test"  # as email-validator refuses them
+EMAIL_PATTERN = (
+    rf"^(?=[^@]{{1,64}}@){ATEXT}+(?:\.{ATEXT}+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+"
+    rf"(?!(?:{SPECIAL_USE_DOMAINS})$)[A-Za-z]{{2,63}}$"
+)
 _DAY = re.compile(DAY_PATTERN)
+_TIME = re.compile(TIME_PATTERN)
 _MOMENT = re.compile(MOMENT_PATTERN)
 
 
@@ -80,6 +89,13 @@ def _within_calendar(value: datetime) -> datetime:
     if not EARLIEST_DAY <= value.date() <= LATEST_DAY:
         raise ValueError(f"must fall between {EARLIEST_DAY} and {LATEST_DAY}")
     return value
+
+
+def _written_time(value: Any) -> Any:
+    """A time of day is written HH:MM[:SS], local, without an offset, never as a number."""
+    if isinstance(value, time) or (isinstance(value, str) and _TIME.match(value)):
+        return value
+    raise ValueError("must be a local time of day written HH:MM or HH:MM:SS, without a UTC offset")
 
 
 def _local_time(value: time) -> time:
@@ -151,7 +167,13 @@ CalendarDay = Annotated[date, BeforeValidator(_written_day), AfterValidator(_wit
 Moment = Annotated[
     AwareDatetime, BeforeValidator(_written_moment), AfterValidator(_within_calendar), Pattern(lambda: MOMENT_PATTERN)
 ]
-LocalTime = Annotated[time, AfterValidator(_local_time)]
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_written_time),
+    AfterValidator(_local_time),
+    WithJsonSchema({"type": "string", "pattern": TIME_PATTERN, "description": "Local time of day, HH:MM[:SS]"}),
+]
+Email = Annotated[EmailStr, Field(json_schema_extra={"maxLength": 254}), Pattern(lambda: EMAIL_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -235,7 +257,7 @@ class PatientProfile(PatientProfileUpdate):
 
 
 class PatientRegister(Strict):
-    email: EmailStr
+    email: Email
     password: Password
     profile: PatientProfile
 
@@ -267,7 +289,7 @@ class DoctorProfile(DoctorProfileUpdate):
 
 
 class AccountCreate(Strict):
-    email: EmailStr
+    email: Email
     password: Password
     role: Role
     doctor_profile: DoctorProfile | None = None
@@ -284,7 +306,7 @@ class RoleChange(Strict):
 
 
 class LoginRequest(Strict):
-    email: EmailStr
+    email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 

@@ -77,8 +77,8 @@ def _code_points() -> tuple[list[int], list[int]]:
         for point in plane:
             char = chr(point)
             category = unicodedata.category(char)
-            if char in LINE_BREAKS:
-                continue
+            if char in LINE_BREAKS or category == "Cs":
+                continue  # lone surrogates are no Unicode text and break pattern engines; text_problem refuses them
             if category in HIDDEN_CATEGORIES or char in BIDI_CONTROLS:
                 hidden.append(point)
             elif category[0] == "M":
