@@ -11,17 +11,7 @@ from sqlalchemy import select
 
 from api import errors, responses
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
-from api.routes import (
-    accounts,
-    appointments,
-    auth,
-    care,
-    chart,
-    consultations,
-    doctors,
-    patients,
-    prescriptions,
-)
+from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, patients, prescriptions
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 

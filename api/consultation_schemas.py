@@ -14,7 +14,6 @@ from domain.consultation import ICD10_AS_WRITTEN, DiagnosisStatus, Kind, Rank, S
 
 ClinicalText = _bounded(20_000, multiline=True)
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a weight of 1 kg
-ChangeValue = Number | _bounded(20_000, minimum=0, multiline=True) | None  # type: ignore[valid-type]
 
 
 def measure(name: str) -> Any:
@@ -89,9 +88,39 @@ class FollowUpBook(Strict):
     start: Moment
 
 
+class AmendmentChanges(Strict):
+    """The fields to correct, with their new values: an entry's own fields only (a complaint or note: text; a
+    symptom: name, onset, severity, duration; vital signs: measured_at and the measures; a diagnosis: code,
+    description, rank, status). A null clears an optional value."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    text: ClinicalText = None  # type: ignore[assignment]
+    name: Text = None  # type: ignore[assignment]
+    onset: Moment | CalendarDay | None = None
+    severity: Severity = None  # type: ignore[assignment]
+    duration: _bounded(100) | None = None  # type: ignore[valid-type]
+    code: _bounded(12, pattern=ICD10_AS_WRITTEN) = None  # type: ignore[valid-type]
+    description: _bounded(500) = None  # type: ignore[valid-type]
+    rank: Rank = None  # type: ignore[assignment]
+    status: DiagnosisStatus = None  # type: ignore[assignment]
+    measured_at: Moment = None  # type: ignore[assignment]
+    systolic: measure("systolic") = None  # type: ignore[valid-type]
+    diastolic: measure("diastolic") = None  # type: ignore[valid-type]
+    pulse: measure("pulse") = None  # type: ignore[valid-type]
+    temperature: measure("temperature") = None  # type: ignore[valid-type]
+    respiratory_rate: measure("respiratory_rate") = None  # type: ignore[valid-type]
+    spo2: measure("spo2") = None  # type: ignore[valid-type]
+    weight: measure("weight") = None  # type: ignore[valid-type]
+    height: measure("height") = None  # type: ignore[valid-type]
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class AmendmentRecord(Strict):
     entry_id: _bounded(36)  # type: ignore[valid-type]
-    changes: Annotated[dict[_bounded(40), ChangeValue], Field(min_length=1, max_length=12)]  # type: ignore[valid-type]
+    changes: AmendmentChanges
     reason: Reason
 
 

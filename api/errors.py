@@ -13,14 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.medication_safety import CheckerUnavailableError
-from domain.shared import (
-    AuthenticationError,
-    ConflictError,
-    DomainError,
-    ForbiddenError,
-    InvalidInputError,
-    NotFoundError,
-)
+from domain.shared import AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
 from infrastructure.eventstore import StoreUnavailableError
 from infrastructure.settings import MissingSecretError
 
@@ -78,10 +71,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400:  # a body that cannot be read (not UTF-8, a broken form): invalid input like any other
-            return JSONResponse(
-                {"code": "invalid_request", "message": "The request body cannot be read.", "errors": [{"field": "body", "reason": str(error.detail)}]},
-                status_code=422,
-            )
+            unreadable = {"field": "body", "reason": str(error.detail)}
+            body = {"code": "invalid_request", "message": "The request body cannot be read.", "errors": [unreadable]}
+            return JSONResponse(body, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse({"code": code, "message": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 

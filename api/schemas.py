@@ -264,7 +264,12 @@ class PatientRegister(Strict):
 
 Specialization = _bounded(100, minimum=2)
 Licence = _bounded(64, minimum=3)
-Fee = Annotated[Decimal, Field(ge=0, le=100_000, max_digits=8, decimal_places=2)]
+FEE_PATTERN = r"^(?:(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,2})?|100000(?:\.00?)?)$"
+Fee = Annotated[
+    Decimal,
+    Field(ge=0, le=100_000, max_digits=8, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": FEE_PATTERN, "description": "0 to 100000 with at most two decimals, e.g. \"120.00\""}),
+]
 
 
 class DoctorProfileUpdate(Strict):

@@ -7,14 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.shared import (
-    AuthenticationError,
-    Cause,
-    ConflictError,
-    ForbiddenError,
-    Role,
-    stable_id,
-)
+from domain.shared import AuthenticationError, Cause, ConflictError, ForbiddenError, Role, stable_id
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.AUDITOR, Role.ANALYST})
 

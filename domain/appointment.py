@@ -9,12 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.shared import (
-    Cause,
-    ConflictError,
-    InvalidInputError,
-    InvalidTransitionError,
-)
+from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransitionError
 
 
 class Status(StrEnum):

@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.shared import Cause, changed_fields
 
+
 REQUIRED_PROFILE_FIELDS = frozenset({"full_name", "date_of_birth", "sex", "phone"})
 
 

@@ -11,18 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.medication_safety import (
-    CheckerUnavailableError,
-    Finding,
-    InteractionBlockedError,
-    SafetyCheck,
-)
-from domain.shared import (
-    Cause,
-    ConflictError,
-    InvalidInputError,
-    InvalidTransitionError,
-)
+from domain.medication_safety import CheckerUnavailableError, Finding, InteractionBlockedError, SafetyCheck
+from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransitionError
 
 MAX_ITEMS = 20
 MAX_DURATION_DAYS = 365

@@ -7,25 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_command,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
-from api.schemas import (
-    BIRTH_DATE_RULE,
-    AccountCreate,
-    AccountPublic,
-    AccountReason,
-    CommandResult,
-    Page,
-    RoleChange,
-)
+from api.schemas import BIRTH_DATE_RULE, AccountCreate, AccountPublic, AccountReason, CommandResult, Page, RoleChange
 from commands import accounts
 from commands.base import RecordNotFoundError, require
 from domain.shared import InvalidInputError, Role

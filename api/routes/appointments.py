@@ -9,14 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_command,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
 from api.schemas import (

@@ -5,24 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from api.deps import (
-    CorrelationId,
-    CurrentActor,
-    CurrentClaims,
-    IdempotencyKey,
-    MedledgerDep,
-    run_command,
-)
+from api.deps import CorrelationId, CurrentActor, CurrentClaims, IdempotencyKey, MedledgerDep, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import command, errors
-from api.schemas import (
-    BIRTH_DATE_RULE,
-    CommandResult,
-    LoginRequest,
-    PatientRegister,
-    RefreshRequest,
-    TokenPairPublic,
-)
+from api.schemas import BIRTH_DATE_RULE, CommandResult, LoginRequest, PatientRegister, RefreshRequest, TokenPairPublic
 from commands import accounts
 from commands.accounts import Grant
 from domain.accounts import Account

@@ -14,13 +14,7 @@ from api.care_schemas import (
     RelationshipPublic,
     RelationshipStart,
 )
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    read_models,
-    run_command,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, read_models, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
 from api.schemas import CommandResult

@@ -22,14 +22,7 @@ from api.consultation_schemas import (
     SymptomRecord,
     VitalSignsRecord,
 )
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_handler,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
 from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
 from api.schemas import SLOT_RULES, CommandResult, Moment, Page
@@ -55,7 +48,7 @@ VITALS_RULES = (
 FOLLOW_UP_RULES = (Refusal("date", "a follow-up date that is not a later day"),)
 AMENDMENT_RULES = (
     Refusal("entry_id", "the consultation has no such entry", "unknown_entry"),
-    Refusal("changes", "a field the entry does not have"),
+    Refusal("changes", "no change, or a field the entry does not have"),
     Refusal("*", "a changed value that recording the entry would refuse, named by its field (text, name, onset, code...)"),
     Refusal("*", "a changed text with hidden characters, or a line break in a one-line field", "invalid_text"),
     Refusal("*", "a changed vital sign no living patient has", "impossible_vital_sign"),
@@ -282,5 +275,5 @@ def amend(
     consultation_id: str, body: AmendmentRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Correct an entry (complaint, symptom, vital signs, diagnosis or note) with a reason; the original is kept."""
-    cmd = commands.AmendEntry(consultation_id, body.entry_id, dict(body.changes), body.reason)
+    cmd = commands.AmendEntry(consultation_id, body.entry_id, body.changes.given(), body.reason)
     return run_handler(m, request, actor, key, body, commands.amend_entry, cmd)

@@ -8,14 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_command,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
 from api.schemas import (

@@ -8,25 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_command,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
 from api.json_body import StrictJSONRoute
 from api.responses import command, errors, query
-from api.schemas import (
-    BIRTH_DATE_RULE,
-    CalendarDay,
-    CommandResult,
-    Page,
-    PatientProfileUpdate,
-    PatientPublic,
-    search_text,
-)
+from api.schemas import BIRTH_DATE_RULE, CalendarDay, CommandResult, Page, PatientProfileUpdate, PatientPublic, search_text
 from commands import profiles
 from commands.base import Actor, RecordNotFoundError, require
 from domain.shared import Role

@@ -8,14 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.deps import (
-    CurrentActor,
-    IdempotencyKey,
-    MedledgerDep,
-    Paging,
-    read_models,
-    run_handler,
-)
+from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
 from api.json_body import StrictJSONRoute
 from api.prescription_schemas import (
     PrescriptionCancel,
