@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -249,3 +250,44 @@ def test_every_operation_answers_as_the_openapi_document_declares(make_settings:
     report = "\n\n".join(f"{label} as {role}: {kind}\n{detail}" for (label, role, kind), detail in sorted(run.failures.items()))
     assert not run.failures, f"{len(run.failures)} kinds of failure:\n\n{report}"
     assert all(run.requests[role] >= MIN_REQUESTS_PER_ROLE for role in ROLES), run.requests
+
+
+def _answer(status: int, body: dict[str, Any], positive: bool = True) -> tuple[Any, Any]:
+    refusals = [{"code": "booking_in_past", "field": "start", "when": "the start is in the past"}]
+    definition = SimpleNamespace(raw={"responses": {"422": {"x-refusals": refusals}}})
+    operation = SimpleNamespace(label="POST /appointments", definition=definition)
+    mode = SimpleNamespace(is_positive=positive)
+    case = SimpleNamespace(operation=operation, meta=SimpleNamespace(generation=SimpleNamespace(mode=mode)))
+    return SimpleNamespace(status_code=status, json=lambda: body), case
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "positive"),
+    [
+        (422, {"code": "booking_in_past", "errors": [{"field": "start", "reason": "in the past"}]}, True),
+        (422, {"code": "booking_in_past", "errors": [{"field": "body.start", "reason": "in the past"}]}, True),
+        (422, {"code": "invalid_request", "errors": [{"field": "body.start", "reason": "not a date"}]}, False),
+        (409, {"code": "slot_taken"}, True),
+        (201, {"id": "x"}, True),
+    ],
+)
+def test_the_refusal_check_passes_declared_refusals_and_any_answer_to_invalid_requests(
+    status: int, body: dict[str, Any], positive: bool
+) -> None:
+    response, case = _answer(status, body, positive)
+    assert no_undeclared_refusal(None, response, case) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "invalid_request", "errors": [{"field": "body.start", "reason": "not a date"}]},
+        {"code": "off_grid", "errors": [{"field": "start", "reason": "not on the grid"}]},
+        {"code": "booking_in_past", "errors": [{"field": "doctor_id", "reason": "in the past"}]},
+        {"code": "invalid_input", "message": "no field named"},
+    ],
+)
+def test_the_refusal_check_fails_a_valid_request_refused_for_an_undeclared_reason(body: dict[str, Any]) -> None:
+    response, case = _answer(422, body)
+    with pytest.raises(UndeclaredRefusal):
+        no_undeclared_refusal(None, response, case)
