@@ -52,8 +52,8 @@ pytestmark = pytest.mark.postgres
 
 ROLES = ("anonymous", *(role.value for role in Role))
 # Examples per operation and caller: valid data on the seeded records, valid data on generated ids, invalid data.
-EXAMPLES = {"seeded": 4, "generated": 1, "negative": 2}
-MIN_REQUESTS_PER_ROLE = 400
+EXAMPLES = {"seeded": 3, "generated": 1, "negative": 2}
+MIN_REQUESTS_PER_ROLE = 350
 
 
 class UndeclaredRefusal(Failure):
@@ -224,6 +224,7 @@ def _explore(
             run.failures[(operation.label, role, f"{plan}: {type(error).__name__}")] = str(error)[:2000]
 
 
+@pytest.mark.timeout(1200)  # a few thousand requests: about two minutes on a quiet 2-core machine, more on a busy one
 def test_every_operation_answers_as_the_openapi_document_declares(make_settings: Any, tmp_path: Path) -> None:
     settings = make_settings("postgres")
     seeded = _accounts(settings)
