@@ -19,14 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import vitals
 from domain.attachments import SHA256_HEX, AttachmentKind
-from domain.shared import (
-    Cause,
-    ConflictError,
-    InvalidInputError,
-    InvalidTransitionError,
-    require_aware,
-    stable_id,
-)
+from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransitionError, require_aware, stable_id
 from domain.text import human_text
 
 ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
