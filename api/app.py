@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import select
 
-from api import errors
+from api import errors, responses
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
 from api.observability import RequestLogMiddleware, configure_request_log
 from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, operations, patients, prescriptions
@@ -51,7 +51,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     for router in (operations.router, auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
         app.include_router(router)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], responses=responses.errors(503))
     def health(m: MedledgerDep) -> dict[str, Any]:
         """How far each read model has applied the event log (see /health/live and /health/ready for probes)."""
         with m.read_engine.connect() as conn:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Moment, Reason, Strict
+from api.schemas import Moment, Reason, Strict, _bounded
 from domain.care import MAX_EMERGENCY_ACCESS, MIN_REASON_LENGTH, Kind
 
 MAX_EMERGENCY_MINUTES = int(MAX_EMERGENCY_ACCESS.total_seconds() // 60)
@@ -29,7 +29,7 @@ class RelationshipEnd(Strict):
 
 
 class EmergencyAccessRequest(Strict):
-    reason: Reason = Field(description=f"Why the record must be opened, in at least {MIN_REASON_LENGTH} characters.")
+    reason: _bounded(500, minimum=MIN_REASON_LENGTH, multiline=True) = Field(description="Why the record must be opened.")  # type: ignore[valid-type]
     minutes: Annotated[int, Field(ge=1, le=MAX_EMERGENCY_MINUTES)] = 60
 
 

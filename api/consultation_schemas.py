@@ -5,21 +5,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas import CalendarDay, Moment, Reason, Strict, Text, _bounded
+from domain import vitals
 from domain.attachments import AttachmentKind
-from domain.consultation import DiagnosisStatus, Kind, Rank, Severity
+from domain.consultation import ICD10_AS_WRITTEN, DiagnosisStatus, Kind, Rank, Severity
 
-ClinicalText = _bounded(20_000)
+ClinicalText = _bounded(20_000, multiline=True)
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a weight of 1 kg
-Measure = Number | None
-ChangeValue = Number | _bounded(20_000, minimum=0) | None  # type: ignore[valid-type]
+
+
+def measure(name: str) -> Any:
+    """A vital sign in its unit; the schema shows the possible range, and the domain refuses a value outside it
+    with impossible_vital_sign."""
+    low, high = vitals.LIMITS[name].possible
+    unit = vitals.LIMITS[name].unit
+    return Annotated[Number | None, Field(description=unit, json_schema_extra={"minimum": low, "maximum": high})]
 
 
 class ConsultationStart(Strict):
-    appointment_id: UUID | None = Field(default=None, description="Start the consultation of this appointment.")
-    patient_id: UUID | None = Field(default=None, description="A walk-in: the patient seen without an appointment.")
+    """Either appointment_id or, for a walk-in, patient_id."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["appointment_id"]}, {"required": ["patient_id"]}]})
+
+    appointment_id: UUID = Field(default=None, description="Start the consultation of this appointment.")  # type: ignore[assignment]
+    patient_id: UUID = Field(default=None, description="A walk-in: the patient seen without an appointment.")  # type: ignore[assignment]
     kind: Kind = Kind.IN_PERSON
 
     @model_validator(mode="after")
@@ -30,7 +41,7 @@ class ConsultationStart(Strict):
 
 
 class ComplaintRecord(Strict):
-    text: _bounded(2000)  # type: ignore[valid-type]
+    text: _bounded(2000, multiline=True)  # type: ignore[valid-type]
 
 
 class SymptomRecord(Strict):
@@ -43,14 +54,14 @@ class SymptomRecord(Strict):
 class VitalSignsRecord(Strict):
     """Units are fixed: mmHg, bpm, °C, breaths/min, %, kg, cm."""
 
-    systolic: Measure = None
-    diastolic: Measure = None
-    pulse: Measure = None
-    temperature: Measure = None
-    respiratory_rate: Measure = None
-    spo2: Measure = None
-    weight: Measure = None
-    height: Measure = None
+    systolic: measure("systolic") = None  # type: ignore[valid-type]
+    diastolic: measure("diastolic") = None  # type: ignore[valid-type]
+    pulse: measure("pulse") = None  # type: ignore[valid-type]
+    temperature: measure("temperature") = None  # type: ignore[valid-type]
+    respiratory_rate: measure("respiratory_rate") = None  # type: ignore[valid-type]
+    spo2: measure("spo2") = None  # type: ignore[valid-type]
+    weight: measure("weight") = None  # type: ignore[valid-type]
+    height: measure("height") = None  # type: ignore[valid-type]
     measured_at: Moment | None = Field(default=None, description="Defaults to now.")
 
     def measures(self) -> dict[str, Any]:
@@ -58,7 +69,7 @@ class VitalSignsRecord(Strict):
 
 
 class DiagnosisRecord(Strict):
-    code: _bounded(12)  # type: ignore[valid-type]
+    code: _bounded(12, pattern=ICD10_AS_WRITTEN) = Field(description="ICD-10, e.g. J06.9 (or j069).")  # type: ignore[valid-type]
     description: _bounded(500)  # type: ignore[valid-type]
     rank: Rank = Rank.SECONDARY
     status: DiagnosisStatus = DiagnosisStatus.PROVISIONAL
@@ -77,9 +88,39 @@ class FollowUpBook(Strict):
     start: Moment
 
 
+class AmendmentChanges(Strict):
+    """The fields to correct, with their new values: an entry's own fields only (a complaint or note: text; a
+    symptom: name, onset, severity, duration; vital signs: measured_at and the measures; a diagnosis: code,
+    description, rank, status). A null clears an optional value."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    text: ClinicalText = None  # type: ignore[assignment]
+    name: Text = None  # type: ignore[assignment]
+    onset: Moment | CalendarDay | None = None
+    severity: Severity = None  # type: ignore[assignment]
+    duration: _bounded(100) | None = None  # type: ignore[valid-type]
+    code: _bounded(12, pattern=ICD10_AS_WRITTEN) = None  # type: ignore[valid-type]
+    description: _bounded(500) = None  # type: ignore[valid-type]
+    rank: Rank = None  # type: ignore[assignment]
+    status: DiagnosisStatus = None  # type: ignore[assignment]
+    measured_at: Moment = None  # type: ignore[assignment]
+    systolic: measure("systolic") = None  # type: ignore[valid-type]
+    diastolic: measure("diastolic") = None  # type: ignore[valid-type]
+    pulse: measure("pulse") = None  # type: ignore[valid-type]
+    temperature: measure("temperature") = None  # type: ignore[valid-type]
+    respiratory_rate: measure("respiratory_rate") = None  # type: ignore[valid-type]
+    spo2: measure("spo2") = None  # type: ignore[valid-type]
+    weight: measure("weight") = None  # type: ignore[valid-type]
+    height: measure("height") = None  # type: ignore[valid-type]
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class AmendmentRecord(Strict):
     entry_id: _bounded(36)  # type: ignore[valid-type]
-    changes: Annotated[dict[_bounded(40), ChangeValue], Field(min_length=1, max_length=12)]  # type: ignore[valid-type]
+    changes: AmendmentChanges
     reason: Reason
 
 

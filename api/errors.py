@@ -97,6 +97,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # a body that cannot be read (not UTF-8, a broken form): invalid input like any other
+            unreadable = {"field": "body", "reason": str(error.detail)}
+            body = {"code": "invalid_request", "message": "The request body cannot be read.", "errors": [unreadable]}
+            return JSONResponse(body, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse({"code": code, "message": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
@@ -117,6 +121,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"code": error.code, "message": f"{error.message} Nothing was recorded; the prescription stays as it was."},
             status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(DataError)

@@ -8,16 +8,24 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import CommandResult, LongText, Reason, Strict, Text, _bounded
+from api.schemas import CommandResult, LongText, Reason, Strict, Text, TimeZoneName, _bounded
 from commands.prescriptions import ItemSpec
 from domain.medication_safety import FindingKind, Severity
-from domain.prescription import MAX_DURATION_DAYS, MAX_ITEMS, MAX_QUANTITY, MAX_REFILLS, Frequency, Route, Status
+from domain.prescription import (
+    MAX_DURATION_DAYS,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    MAX_REFILLS,
+    MIN_OVERRIDE_LENGTH,
+    Frequency,
+    Route,
+    Status,
+)
 
 ItemId = _bounded(64, pattern=r"^[A-Za-z0-9_.:-]+$")
 Strength = _bounded(100)
 Form = _bounded(50)
 Dose = _bounded(100)
-TimeZoneName = _bounded(64)
 
 
 class Medication(Strict):
@@ -59,7 +67,7 @@ Items = Annotated[list[PrescriptionItem], Field(min_length=1, max_length=MAX_ITE
 class PrescriptionWrite(Strict):
     consultation_id: UUID
     items: Items
-    timezone: TimeZoneName | None = Field(  # type: ignore[valid-type]
+    timezone: TimeZoneName | None = Field(
         default=None, description="IANA zone of the dosing times; defaults to the doctor's availability zone, else UTC."
     )
 
@@ -75,8 +83,8 @@ class PrescriptionItemsUpdate(Strict):
 
 
 class PrescriptionIssue(Strict):
-    override_reason: Reason | None = Field(
-        default=None, description="Required (at least 10 characters) to issue despite severe interactions or allergies."
+    override_reason: _bounded(500, minimum=MIN_OVERRIDE_LENGTH, multiline=True) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Required to issue despite severe interactions or allergies."
     )
 
 

@@ -20,8 +20,10 @@ from eventsourcing.domain import Aggregate, event
 from domain import vitals
 from domain.attachments import SHA256_HEX, AttachmentKind
 from domain.shared import Cause, ConflictError, InvalidInputError, InvalidTransitionError, require_aware, stable_id
+from domain.text import human_text
 
 ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+ICD10_AS_WRITTEN = r"^\s*[A-Za-z][0-9][0-9A-Za-z](?:\.?[0-9A-Za-z]{1,4})?\s*$"  # what icd10() accepts
 MIN_REASON_LENGTH = 3
 EARLIEST_ONSET = date(1900, 1, 1)
 LONGEST = {
@@ -152,13 +154,13 @@ def icd10(code: str) -> str:
     return canonical
 
 
-def _text(value: Any, field: str, longest: int) -> str:
-    """Text of at most longest characters, checked here too so amendments keep the limits recording has."""
+def _text(value: Any, field: str, longest: int, *, multiline: bool = False) -> str:
+    """Human text of at most longest characters, checked here too so amendments keep the rules recording has."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{field} must not be empty.", field=field)
     if len(value.strip()) > longest:
         raise InvalidInputError(f"{field} is at most {longest} characters.", field=field)
-    return value.strip()
+    return human_text(value.strip(), field, multiline=multiline)
 
 
 def _optional_text(value: Any, field: str, longest: int) -> str | None:
@@ -258,7 +260,7 @@ class Consultation(Aggregate):
     def record_complaint(self, entry_id: str, text: str, now: datetime, cause: Cause) -> None:
         if entry_id in self.entries:
             return
-        text = _text(text, "text", LONGEST["complaint"])
+        text = _text(text, "text", LONGEST["complaint"], multiline=True)
         current = self.complaint
         if current is not None and current["current"]["text"] == text:
             return
@@ -316,7 +318,7 @@ class Consultation(Aggregate):
         if entry_id in self.entries:
             return
         self._require_open()
-        self._note_added(entry_id, _text(text, "text", LONGEST["note"]), author_id, now, cause.as_dict())
+        self._note_added(entry_id, _text(text, "text", LONGEST["note"], multiline=True), author_id, now, cause.as_dict())
 
     def attach(
         self,
@@ -341,7 +343,7 @@ class Consultation(Aggregate):
         self._attached(attachment_id, kind, filename, content_type, size, sha256, now, cause.as_dict())
 
     def recommend_follow_up(self, on: date, reason: str, now: datetime, cause: Cause) -> None:
-        reason = _text(reason, "reason", LONGEST["reason"])
+        reason = _text(reason, "reason", LONGEST["reason"], multiline=True)
         if self.follow_up is not None and self.follow_up["date"] == on.isoformat() and self.follow_up["reason"] == reason:
             return
         self._require_open()
@@ -378,7 +380,7 @@ class Consultation(Aggregate):
         entry = self.entries.get(entry_id)
         if entry is None:
             raise UnknownEntryError(f"This consultation has no entry {entry_id}.", field="entry_id")
-        reason = _text(reason, "reason", LONGEST["reason"])
+        reason = _text(reason, "reason", LONGEST["reason"], multiline=True)
         if len(reason) < MIN_REASON_LENGTH:
             raise InvalidInputError(f"Give a reason of at least {MIN_REASON_LENGTH} characters.", field="reason")
         kind = EntryKind(entry["entry_kind"])
@@ -409,7 +411,7 @@ class Consultation(Aggregate):
     def _amended_values(self, kind: EntryKind, entry: dict[str, Any], changes: dict[str, Any], now: datetime) -> dict[str, Any]:
         merged = {**entry["current"], **changes}
         if kind in (EntryKind.COMPLAINT, EntryKind.NOTE):
-            return {"text": _text(merged["text"], "text", LONGEST[kind.value])}
+            return {"text": _text(merged["text"], "text", LONGEST[kind.value], multiline=True)}
         if kind == EntryKind.SYMPTOM:
             return self._symptom(merged, now)
         if kind == EntryKind.DIAGNOSIS:

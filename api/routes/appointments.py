@@ -10,7 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
+from api.json_body import StrictJSONRoute
+from api.responses import Refusal, command, errors, query
 from api.schemas import (
+    SLOT_RULES,
     AppointmentBook,
     AppointmentCancel,
     AppointmentPublic,
@@ -27,11 +30,13 @@ from domain.shared import InvalidInputError, Role
 from infrastructure.bootstrap import Medledger
 from projections import queries
 
-router = APIRouter(prefix="/appointments", tags=["appointments"])
+router = APIRouter(prefix="/appointments", tags=["appointments"], route_class=StrictJSONRoute, responses=errors(401, 403, 503))
 ReadAppointments = Annotated[Connection, Depends(read_models({"appointments"}))]
+BOOKING_RULES = (*SLOT_RULES, Refusal("patient_id", "left out by a caller who is not a patient"))
+CORRECTION_RULES = (Refusal("status", "a status that cannot be set by correction (cancel or book instead)", "invalid_correction"),)
 
 
-@router.post("", status_code=201, response_model=CommandResult)
+@router.post("", status_code=201, response_model=CommandResult, responses=command(404, refusals=BOOKING_RULES))
 def book(body: AppointmentBook, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Book a slot: patients for themselves, admins for any patient (and may overbook with a reason)."""
     patient_id = body.patient_id or (actor.profile_id if actor.is_(Role.PATIENT) else None)
@@ -41,7 +46,7 @@ def book(body: AppointmentBook, actor: CurrentActor, m: MedledgerDep, request: R
     return run_command(m, request, actor.account_id, key, body, lambda: commands.book_appointment(m.services, cmd, actor), 201)
 
 
-@router.get("", response_model=Page[AppointmentPublic])
+@router.get("", response_model=Page[AppointmentPublic], responses=query())
 def list_appointments(
     actor: CurrentActor,
     conn: ReadAppointments,
@@ -73,7 +78,7 @@ def list_appointments(
     )
 
 
-@router.get("/{appointment_id}", response_model=AppointmentPublic)
+@router.get("/{appointment_id}", response_model=AppointmentPublic, responses=query(404))
 def get_appointment(appointment_id: str, actor: CurrentActor, conn: ReadAppointments) -> dict[str, Any]:
     """One appointment, for its patient, its doctor and staff who read everything."""
     appointment = queries.get_appointment(conn, appointment_id)
@@ -94,14 +99,14 @@ def _act(
     return run_command(m, request, actor.account_id, key, body, lambda: handler(m.services, cmd, actor))
 
 
-@router.post("/{appointment_id}/confirm", response_model=CommandResult)
+@router.post("/{appointment_id}/confirm", response_model=CommandResult, responses=command(404))
 def confirm(appointment_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Confirm a booked appointment (its doctor or an admin)."""
     cmd = commands.ConfirmAppointment(appointment_id)
     return _act(m, request, actor, key, None, commands.confirm_appointment, cmd)
 
 
-@router.post("/{appointment_id}/reschedule", response_model=CommandResult)
+@router.post("/{appointment_id}/reschedule", response_model=CommandResult, responses=command(404, refusals=SLOT_RULES))
 def reschedule(
     appointment_id: str, body: AppointmentReschedule, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -110,7 +115,7 @@ def reschedule(
     return _act(m, request, actor, key, body, commands.reschedule_appointment, cmd)
 
 
-@router.post("/{appointment_id}/cancel", response_model=CommandResult)
+@router.post("/{appointment_id}/cancel", response_model=CommandResult, responses=command(404))
 def cancel(
     appointment_id: str, body: AppointmentCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -119,21 +124,21 @@ def cancel(
     return _act(m, request, actor, key, body, commands.cancel_appointment, cmd)
 
 
-@router.post("/{appointment_id}/complete", response_model=CommandResult)
+@router.post("/{appointment_id}/complete", response_model=CommandResult, responses=command(404))
 def complete(appointment_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Record that the appointment took place (its doctor or an admin, once it has started)."""
     cmd = commands.CompleteAppointment(appointment_id)
     return _act(m, request, actor, key, None, commands.complete_appointment, cmd)
 
 
-@router.post("/{appointment_id}/no-show", response_model=CommandResult)
+@router.post("/{appointment_id}/no-show", response_model=CommandResult, responses=command(404))
 def no_show(appointment_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Record that the patient did not come (its doctor or an admin, once it has started)."""
     cmd = commands.MarkNoShow(appointment_id)
     return _act(m, request, actor, key, None, commands.mark_no_show, cmd)
 
 
-@router.post("/{appointment_id}/status-correction", response_model=CommandResult)
+@router.post("/{appointment_id}/status-correction", response_model=CommandResult, responses=command(404, refusals=CORRECTION_RULES))
 def correct_status(
     appointment_id: str, body: StatusCorrection, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:

@@ -15,17 +15,29 @@ from api.care_schemas import (
     RelationshipStart,
 )
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, read_models, run_command
+from api.json_body import StrictJSONRoute
+from api.responses import Refusal, command, errors, query
 from api.schemas import CommandResult
 from commands import care as commands
 from commands.access import record_access
 from domain.shared import Role
 from projections import queries
 
-router = APIRouter(prefix="/patients/{patient_id}", tags=["care"])
+router = APIRouter(
+    prefix="/patients/{patient_id}", tags=["care"], route_class=StrictJSONRoute, responses=errors(401, 403, 404, 503)
+)
 ReadCare = Annotated[Connection, Depends(read_models({"care"}))]
+RELATIONSHIP_RULES = (
+    Refusal("expires_at", "temporary care without an expiry, primary care with one, or an expiry that is not in the future"),
+    Refusal("referring_doctor_id", "a referral without the referring doctor, or a referring doctor on another kind"),
+    Refusal("doctor_id", "a doctor referring a patient to themselves"),
+    Refusal("doctor_id", "no such doctor", "unknown_doctor"),
+    Refusal("referring_doctor_id", "no such doctor", "unknown_doctor"),
+)
+END_RULES = (Refusal("relationship_id", "the patient has no such relationship", "unknown_relationship"),)
 
 
-@router.post("/care-relationships", status_code=201, response_model=CommandResult)
+@router.post("/care-relationships", status_code=201, response_model=CommandResult, responses=command(refusals=RELATIONSHIP_RULES))
 def start_relationship(
     patient_id: str, body: RelationshipStart, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -41,7 +53,7 @@ def start_relationship(
     return run_command(m, request, actor.account_id, key, body, lambda: commands.start_relationship(m.services, cmd, actor), 201)
 
 
-@router.post("/care-relationships/{relationship_id}/end", response_model=CommandResult)
+@router.post("/care-relationships/{relationship_id}/end", response_model=CommandResult, responses=command(refusals=END_RULES))
 def end_relationship(
     patient_id: str,
     relationship_id: str,
@@ -56,7 +68,7 @@ def end_relationship(
     return run_command(m, request, actor.account_id, key, body, lambda: commands.end_relationship(m.services, cmd, actor))
 
 
-@router.get("/care-relationships", response_model=list[RelationshipPublic])
+@router.get("/care-relationships", response_model=list[RelationshipPublic], responses=query(404))
 def list_relationships(
     patient_id: str,
     actor: CurrentActor,
@@ -69,7 +81,7 @@ def list_relationships(
     return queries.list_care_relationships(conn, patient_id, m.services.clock(), active_only=active)
 
 
-@router.post("/emergency-access", status_code=201, response_model=CommandResult)
+@router.post("/emergency-access", status_code=201, response_model=CommandResult, responses=command())
 def break_glass(
     patient_id: str, body: EmergencyAccessRequest, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -78,7 +90,7 @@ def break_glass(
     return run_command(m, request, actor.account_id, key, body, lambda: commands.break_glass(m.services, cmd, actor), 201)
 
 
-@router.get("/emergency-access", response_model=list[EmergencyAccessPublic])
+@router.get("/emergency-access", response_model=list[EmergencyAccessPublic], responses=query(404))
 def list_emergency_access(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadCare) -> list[dict[str, Any]]:
     """Who opened the record in an emergency: the patient, admins and auditors see all; doctors their own."""
     patient_id = record_access(m.services, actor, patient_id).patient_id

@@ -9,11 +9,13 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, MedledgerDep, Paging, read_models
+from api.json_body import StrictJSONRoute
+from api.responses import errors, query
 from commands.access import clinical_reader
 from commands.base import RecordNotFoundError
 from projections.chart import patient_chart
 
-router = APIRouter(prefix="/patients", tags=["chart"])
+router = APIRouter(prefix="/patients", tags=["chart"], route_class=StrictJSONRoute, responses=errors(401, 403, 404, 503))
 ReadChart = Annotated[Connection, Depends(read_models({"patients", "consultations", "prescriptions"}))]
 
 
@@ -34,7 +36,7 @@ class Chart(BaseModel):
     timeline: TimelinePage
 
 
-@router.get("/{patient_id}/chart", response_model=Chart)
+@router.get("/{patient_id}/chart", response_model=Chart, responses=query(404))
 def get_chart(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadChart, paging: Paging) -> dict[str, Any]:
     """Demographics, allergies, active problems, active prescriptions, latest vitals with trend, and the
     consultation timeline (newest first, paginated with page/page_size) with notes and attachments.

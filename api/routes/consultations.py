@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -24,20 +23,46 @@ from api.consultation_schemas import (
     VitalSignsRecord,
 )
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
-from api.schemas import CommandResult, Moment, Page
+from api.json_body import StrictJSONRoute
+from api.responses import Refusal, command, errors, query
+from api.schemas import SLOT_RULES, CommandResult, Moment, Page
 from commands import consultations as commands
 from domain.attachments import AttachmentKind, AttachmentTooLargeError, sha256_hex
-from domain.consultation import Kind, Status, icd10
+from domain.consultation import ICD10_AS_WRITTEN, Kind, Status, icd10
 from domain.shared import ForbiddenError, InvalidInputError, Role
+from domain.text import human_text
 from projections import consultations as records
 from projections.queries import Page as ResultPage
 
-router = APIRouter(prefix="/consultations", tags=["consultations"])
+router = APIRouter(prefix="/consultations", tags=["consultations"], route_class=StrictJSONRoute, responses=errors(401, 403, 503))
 ReadConsultations = Annotated[Connection, Depends(read_models({"consultations", "care"}))]
 MAX_FILENAME = 255
+SYMPTOM_RULES = (Refusal("onset", "an onset in the future"),)
+VITALS_RULES = (
+    Refusal("vital_signs", "no vital sign at all"),
+    Refusal("systolic", "a systolic pressure without the diastolic"),
+    Refusal("diastolic", "a diastolic pressure without the systolic"),
+    Refusal("diastolic", "a diastolic pressure not below the systolic", "impossible_vital_sign"),
+    Refusal("measured_at", "a measurement time in the future"),
+)
+FOLLOW_UP_RULES = (Refusal("date", "a follow-up date that is not a later day"),)
+AMENDMENT_RULES = (
+    Refusal("entry_id", "the consultation has no such entry", "unknown_entry"),
+    Refusal("changes", "no change, or a field the entry does not have"),
+    Refusal("*", "a changed value that recording the entry would refuse, named by its field (text, name, onset, code...)"),
+    Refusal("*", "a changed text with hidden characters, or a line break in a one-line field", "invalid_text"),
+    Refusal("*", "a changed vital sign no living patient has", "impossible_vital_sign"),
+)
+UPLOAD_RULES = (
+    Refusal("file", "bytes of no accepted type, or not of the declared type", "attachment_type_refused"),
+    Refusal("file", "larger than MEDLEDGER_ATTACHMENT_MAX_BYTES", "attachment_too_large"),
+    Refusal("file", "an empty file, or a file name with hidden characters"),
+    Refusal("file", "a file name with hidden characters", "invalid_text"),
+    Refusal("kind", "a form field sent twice"),
+)
 
 
-@router.post("", status_code=201, response_model=CommandResult)
+@router.post("", status_code=201, response_model=CommandResult, responses=command(404))
 def start(body: ConsultationStart, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Start a consultation: from an appointment (its doctor; the appointment goes in progress) or as a walk-in."""
     cmd = commands.StartConsultation(
@@ -48,7 +73,7 @@ def start(body: ConsultationStart, actor: CurrentActor, m: MedledgerDep, request
     return run_handler(m, request, actor, key, body, commands.start_consultation, cmd, 201)
 
 
-@router.get("")
+@router.get("", responses=query())
 def search(
     actor: CurrentActor,
     m: MedledgerDep,
@@ -58,7 +83,9 @@ def search(
     doctor_id: str | None = None,
     started_from: Annotated[Moment | None, Query(alias="from", description="Started at or after")] = None,
     started_to: Annotated[Moment | None, Query(alias="to", description="Started before")] = None,
-    diagnosis_code: Annotated[str | None, Query(max_length=12, description="An ICD-10 code or category (J06 finds J06.9)")] = None,
+    diagnosis_code: Annotated[
+        str | None, Query(max_length=12, pattern=ICD10_AS_WRITTEN, description="An ICD-10 code or category (J06 finds J06.9)")
+    ] = None,
     status: Status | None = None,
     kind: Kind | None = None,
 ) -> Page[dict[str, Any]]:
@@ -102,7 +129,7 @@ def _code(value: str) -> str:
         raise InvalidInputError(error.message, field="diagnosis_code") from None
 
 
-@router.get("/{consultation_id}")
+@router.get("/{consultation_id}", responses=errors(404))
 def get_consultation(
     consultation_id: str,
     actor: CurrentActor,
@@ -114,7 +141,7 @@ def get_consultation(
     return commands.read_consultation(m.services, consultation_id, actor, as_recorded=view == "as_recorded")
 
 
-@router.post("/{consultation_id}/complaint", response_model=CommandResult)
+@router.post("/{consultation_id}/complaint", response_model=CommandResult, responses=command(404))
 def record_complaint(
     consultation_id: str, body: ComplaintRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -122,7 +149,7 @@ def record_complaint(
     return run_handler(m, request, actor, key, body, commands.record_complaint, commands.RecordComplaint(consultation_id, body.text))
 
 
-@router.post("/{consultation_id}/symptoms", response_model=CommandResult)
+@router.post("/{consultation_id}/symptoms", response_model=CommandResult, responses=command(404, refusals=SYMPTOM_RULES))
 def record_symptom(
     consultation_id: str, body: SymptomRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -131,7 +158,7 @@ def record_symptom(
     return run_handler(m, request, actor, key, body, commands.record_symptom, cmd)
 
 
-@router.post("/{consultation_id}/vitals", response_model=CommandResult)
+@router.post("/{consultation_id}/vitals", response_model=CommandResult, responses=command(404, refusals=VITALS_RULES))
 def record_vitals(
     consultation_id: str, body: VitalSignsRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -140,7 +167,7 @@ def record_vitals(
     return run_handler(m, request, actor, key, body, commands.record_vital_signs, cmd)
 
 
-@router.post("/{consultation_id}/diagnoses", response_model=CommandResult)
+@router.post("/{consultation_id}/diagnoses", response_model=CommandResult, responses=command(404))
 def record_diagnosis(
     consultation_id: str, body: DiagnosisRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -149,7 +176,7 @@ def record_diagnosis(
     return run_handler(m, request, actor, key, body, commands.record_diagnosis, cmd)
 
 
-@router.post("/{consultation_id}/notes", response_model=CommandResult)
+@router.post("/{consultation_id}/notes", response_model=CommandResult, responses=command(404))
 def add_note(
     consultation_id: str, body: NoteAdd, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -166,7 +193,11 @@ async def _one_of_each_field(request: Request) -> None:
 
 
 @router.post(
-    "/{consultation_id}/attachments", status_code=201, response_model=CommandResult, dependencies=[Depends(_one_of_each_field)]
+    "/{consultation_id}/attachments",
+    status_code=201,
+    response_model=CommandResult,
+    dependencies=[Depends(_one_of_each_field)],
+    responses=command(404, refusals=UPLOAD_RULES),
 )
 def add_attachment(
     consultation_id: str,
@@ -193,14 +224,11 @@ def add_attachment(
 
 def _filename(given: str | None) -> str:
     name = PureWindowsPath(PurePosixPath(given or "").name).name.strip()
-    # Control and format characters (a right-to-left override can make "scan\u202egnp.exe" read as
-    # "scanexe.png") have no place in a file name shown to clinicians.
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        raise InvalidInputError("The file name must not contain control or formatting characters.", field="file")
-    return name[-MAX_FILENAME:] or "attachment"
+    # A right-to-left override can make "scan\u202egnp.exe" read as "scanexe.png" to the clinician who opens it.
+    return human_text(name, "file")[-MAX_FILENAME:] or "attachment"
 
 
-@router.get("/{consultation_id}/attachments/{attachment_id}", response_class=Response)
+@router.get("/{consultation_id}/attachments/{attachment_id}", response_class=Response, responses=errors(404, 409))
 def download_attachment(consultation_id: str, attachment_id: str, actor: CurrentActor, m: MedledgerDep) -> Response:
     """The attachment's bytes with their recorded content type, after checking them against the recorded SHA-256."""
     found = commands.read_attachment(m.services, consultation_id, attachment_id, actor)
@@ -215,7 +243,7 @@ def download_attachment(consultation_id: str, attachment_id: str, actor: Current
     )
 
 
-@router.post("/{consultation_id}/follow-up", response_model=CommandResult)
+@router.post("/{consultation_id}/follow-up", response_model=CommandResult, responses=command(404, refusals=FOLLOW_UP_RULES))
 def recommend_follow_up(
     consultation_id: str, body: FollowUpRecommend, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -224,7 +252,9 @@ def recommend_follow_up(
     return run_handler(m, request, actor, key, body, commands.recommend_follow_up, cmd)
 
 
-@router.post("/{consultation_id}/follow-up/book", status_code=201, response_model=CommandResult)
+@router.post(
+    "/{consultation_id}/follow-up/book", status_code=201, response_model=CommandResult, responses=command(404, refusals=SLOT_RULES)
+)
 def book_follow_up(
     consultation_id: str, body: FollowUpBook, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -234,16 +264,16 @@ def book_follow_up(
     return run_handler(m, request, actor, key, body, commands.book_follow_up, cmd, 201)
 
 
-@router.post("/{consultation_id}/sign", response_model=CommandResult)
+@router.post("/{consultation_id}/sign", response_model=CommandResult, responses=command(404))
 def sign(consultation_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Sign (the consultation's doctor, once a chief complaint is recorded); completes its appointment."""
     return run_handler(m, request, actor, key, None, commands.sign_consultation, commands.SignConsultation(consultation_id))
 
 
-@router.post("/{consultation_id}/amendments", response_model=CommandResult)
+@router.post("/{consultation_id}/amendments", response_model=CommandResult, responses=command(404, refusals=AMENDMENT_RULES))
 def amend(
     consultation_id: str, body: AmendmentRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
     """Correct an entry (complaint, symptom, vital signs, diagnosis or note) with a reason; the original is kept."""
-    cmd = commands.AmendEntry(consultation_id, body.entry_id, dict(body.changes), body.reason)
+    cmd = commands.AmendEntry(consultation_id, body.entry_id, body.changes.given(), body.reason)
     return run_handler(m, request, actor, key, body, commands.amend_entry, cmd)

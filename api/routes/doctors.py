@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
+from api.json_body import StrictJSONRoute
+from api.responses import Refusal, command, errors, query
 from api.schemas import (
     Availability,
     CalendarDay,
@@ -20,6 +22,7 @@ from api.schemas import (
     LeaveRequest,
     Page,
     Slot,
+    search_text,
 )
 from commands import profiles
 from commands.base import RecordNotFoundError, require
@@ -27,10 +30,15 @@ from domain.doctors import WeeklyAvailability
 from domain.shared import InvalidInputError, Role
 from projections import queries
 
-router = APIRouter(prefix="/doctors", tags=["doctors"])
+router = APIRouter(prefix="/doctors", tags=["doctors"], route_class=StrictJSONRoute, responses=errors(401, 403, 503))
 ReadDoctors = Annotated[Connection, Depends(read_models({"doctors"}))]
 ReadSchedule = Annotated[Connection, Depends(read_models({"doctors", "appointments", "patients"}))]
 MAX_RANGE_DAYS = 31
+AVAILABILITY_RULES = (
+    Refusal("periods", "a period that does not end after it starts, overlaps another of its day, or holds no slot", "invalid_availability"),
+)
+LEAVE_RULES = (Refusal("day", "a day that is already over", "leave_in_past"),)
+RANGE_RULES = (Refusal("to", f"before from, or more than {MAX_RANGE_DAYS} days on"),)
 
 
 def _doctor(conn: Connection, doctor_id: str) -> dict[str, Any]:
@@ -49,14 +57,14 @@ def _range(first: date, last: date | None) -> date:
     return last
 
 
-@router.get("", response_model=Page[DoctorPublic])
+@router.get("", response_model=Page[DoctorPublic], responses=query())
 def list_doctors(
     actor: CurrentActor,
     m: MedledgerDep,
     conn: ReadSchedule,
     paging: Paging,
-    specialty: Annotated[str | None, Query(max_length=100)] = None,
-    name: Annotated[str | None, Query(max_length=200, description="Part of the doctor's name")] = None,
+    specialty: Annotated[search_text(100) | None, Query()] = None,
+    name: Annotated[search_text(200) | None, Query(description="Part of the doctor's name")] = None,
     available_on: Annotated[CalendarDay | None, Query(description="Only doctors with a free slot on this day")] = None,
 ) -> queries.Page:
     """Search doctors by specialty, name and availability on a date."""
@@ -71,13 +79,13 @@ def list_doctors(
     )
 
 
-@router.get("/{doctor_id}", response_model=DoctorPublic)
+@router.get("/{doctor_id}", response_model=DoctorPublic, responses=query(404))
 def get_doctor(doctor_id: str, actor: CurrentActor, conn: ReadDoctors) -> dict[str, Any]:
     """One doctor's profile and weekly availability."""
     return _doctor(conn, doctor_id)
 
 
-@router.patch("/{doctor_id}", response_model=CommandResult)
+@router.patch("/{doctor_id}", response_model=CommandResult, responses=command(404))
 def update_doctor(
     doctor_id: str, body: DoctorProfileUpdate, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -86,7 +94,7 @@ def update_doctor(
     return run_command(m, request, actor.account_id, key, body, lambda: profiles.update_doctor_profile(m.services, cmd, actor))
 
 
-@router.put("/{doctor_id}/availability", response_model=CommandResult)
+@router.put("/{doctor_id}/availability", response_model=CommandResult, responses=command(404, refusals=AVAILABILITY_RULES))
 def set_availability(
     doctor_id: str, body: Availability, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -100,7 +108,7 @@ def set_availability(
     return run_command(m, request, actor.account_id, key, body, lambda: profiles.set_availability(m.services, cmd, actor))
 
 
-@router.post("/{doctor_id}/leave", response_model=CommandResult)
+@router.post("/{doctor_id}/leave", response_model=CommandResult, responses=command(404, refusals=LEAVE_RULES))
 def take_leave(
     doctor_id: str, body: LeaveRequest, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -109,7 +117,7 @@ def take_leave(
     return run_command(m, request, actor.account_id, key, body, lambda: profiles.take_leave(m.services, cmd, actor))
 
 
-@router.post("/{doctor_id}/leave/{day}/cancel", response_model=CommandResult)
+@router.post("/{doctor_id}/leave/{day}/cancel", response_model=CommandResult, responses=command(404))
 def cancel_leave(
     doctor_id: str, day: CalendarDay, body: LeaveCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -118,7 +126,7 @@ def cancel_leave(
     return run_command(m, request, actor.account_id, key, body, lambda: profiles.cancel_leave(m.services, cmd, actor))
 
 
-@router.get("/{doctor_id}/leave")
+@router.get("/{doctor_id}/leave", responses=query(404, refusals=RANGE_RULES))
 def list_leave(
     doctor_id: str,
     actor: CurrentActor,
@@ -132,7 +140,7 @@ def list_leave(
     return [{"day": day, "reason": reason} for day, reason in sorted(days.items())]
 
 
-@router.get("/{doctor_id}/slots", response_model=list[Slot])
+@router.get("/{doctor_id}/slots", response_model=list[Slot], responses=query(404, refusals=RANGE_RULES))
 def free_slots(
     doctor_id: str,
     actor: CurrentActor,
@@ -146,7 +154,7 @@ def free_slots(
     return queries.free_slots(conn, doctor, first, _range(first, last), m.services.clock())
 
 
-@router.get("/{doctor_id}/day", response_model=DoctorDay)
+@router.get("/{doctor_id}/day", response_model=DoctorDay, responses=query(404))
 def doctor_day(
     doctor_id: str,
     actor: CurrentActor,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_command
-from api.schemas import CommandResult, Page, PatientProfileUpdate, PatientPublic
+from api.json_body import StrictJSONRoute
+from api.responses import command, errors, query
+from api.schemas import BIRTH_DATE_RULE, CalendarDay, CommandResult, Page, PatientProfileUpdate, PatientPublic, search_text
 from commands import profiles
 from commands.access import record_access
 from commands.base import Actor, RecordNotFoundError, require
@@ -17,7 +19,7 @@ from domain.shared import Role
 from infrastructure.bootstrap import Medledger
 from projections import queries
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(prefix="/patients", tags=["patients"], route_class=StrictJSONRoute, responses=errors(401, 403, 503))
 ReadPatients = Annotated[Connection, Depends(read_models({"patients", "care"}))]
 PhoneDigits = Query(
     max_length=40,
@@ -33,14 +35,14 @@ def care_window(m: Medledger, actor: Actor) -> queries.CareWindow | None:
     return queries.CareWindow(actor.profile_id, m.services.clock(), timedelta(hours=m.settings.post_visit_access_hours))
 
 
-@router.get("", response_model=Page[PatientPublic])
+@router.get("", response_model=Page[PatientPublic], responses=query())
 def list_patients(
     actor: CurrentActor,
     conn: ReadPatients,
     paging: Paging,
     m: MedledgerDep,
-    name: Annotated[str | None, Query(max_length=200, description="Part of the patient's name")] = None,
-    date_of_birth: Annotated[date | None, Query(description="The patient's date of birth")] = None,
+    name: Annotated[search_text(200) | None, Query(description="Part of the patient's name")] = None,
+    date_of_birth: Annotated[CalendarDay | None, Query(description="The patient's date of birth")] = None,
     phone: Annotated[str | None, PhoneDigits] = None,
 ) -> queries.Page:
     """Search patients by name, date of birth and phone: admins and auditors see all, doctors the patients they may open."""
@@ -56,7 +58,7 @@ def list_patients(
     )
 
 
-@router.get("/{patient_id}", response_model=PatientPublic)
+@router.get("/{patient_id}", response_model=PatientPublic, responses=query(404))
 def get_patient(patient_id: str, actor: CurrentActor, conn: ReadPatients, m: MedledgerDep) -> dict[str, Any]:
     """One patient's profile: the patient, admins, auditors, and a doctor while they may open the record."""
     access = record_access(m.services, actor, patient_id)
@@ -66,7 +68,7 @@ def get_patient(patient_id: str, actor: CurrentActor, conn: ReadPatients, m: Med
     return patient
 
 
-@router.patch("/{patient_id}", response_model=CommandResult)
+@router.patch("/{patient_id}", response_model=CommandResult, responses=command(404, refusals=(BIRTH_DATE_RULE,)))
 def update_patient(
     patient_id: str, body: PatientProfileUpdate, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:

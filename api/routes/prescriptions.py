@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.deps import CurrentActor, IdempotencyKey, MedledgerDep, Paging, read_models, run_handler
+from api.json_body import StrictJSONRoute
 from api.prescription_schemas import (
     PrescriptionCancel,
     PrescriptionDispense,
@@ -20,6 +21,7 @@ from api.prescription_schemas import (
     ReminderPublic,
     SafetyCheckResult,
 )
+from api.responses import Refusal, command, errors, query
 from api.schemas import CommandResult, DayOrMoment, Moment, Page, SweepResult, Text
 from commands import prescriptions as commands
 from commands.access import clinical_reader
@@ -28,32 +30,38 @@ from domain.prescription import Status
 from domain.shared import ForbiddenError, InvalidInputError, Role
 from projections import prescriptions as records
 
-router = APIRouter(tags=["prescriptions"])
+router = APIRouter(tags=["prescriptions"], route_class=StrictJSONRoute, responses=errors(401, 403, 503))
 ReadPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions"}))]
 SearchPrescriptions = Annotated[Connection, Depends(read_models({"prescriptions", "care"}))]
 MAX_REMINDER_WINDOW = timedelta(days=31)
+ITEM_RULES = (Refusal("item_id", "an item id given to two items"),)
+DISPENSE_RULES = (Refusal("item_id", "the prescription has no such item", "unknown_item"),)
+RENEW_RULES = (
+    Refusal("consultation_id", "a consultation with another patient, or none when renewing another doctor's prescription"),
+)
+WINDOW_RULES = (Refusal("to", "not after from, or more than 31 days after it"),)
 
 
-@router.post("/prescriptions", status_code=201, response_model=CommandResult)
+@router.post("/prescriptions", status_code=201, response_model=CommandResult, responses=command(404, refusals=ITEM_RULES))
 def write(body: PrescriptionWrite, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Write a draft prescription at a consultation (its doctor, while treating the patient)."""
     cmd = commands.WritePrescription(str(body.consultation_id), body.specs(), body.timezone)
     return run_handler(m, request, actor, key, body, commands.write_prescription, cmd, 201)
 
 
-@router.post("/prescriptions/recheck", response_model=SweepResult)
+@router.post("/prescriptions/recheck", response_model=SweepResult, responses=command())
 def recheck(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Re-check active prescriptions against the current interaction table and flag newly found hazards (admins)."""
     return run_handler(m, request, actor, key, None, commands.recheck_prescriptions, commands.RecheckPrescriptions())
 
 
-@router.post("/prescriptions/expire", response_model=SweepResult)
+@router.post("/prescriptions/expire", response_model=SweepResult, responses=command())
 def expire(actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Expire active prescriptions past the last day they are valid (admins)."""
     return run_handler(m, request, actor, key, None, commands.expire_prescriptions, commands.ExpirePrescriptions())
 
 
-@router.get("/prescriptions", response_model=Page[PrescriptionPublic])
+@router.get("/prescriptions", response_model=Page[PrescriptionPublic], responses=query())
 def search(
     actor: CurrentActor,
     conn: SearchPrescriptions,
@@ -92,7 +100,7 @@ def search(
     return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
-@router.get("/prescriptions/{prescription_id}", response_model=PrescriptionPublic)
+@router.get("/prescriptions/{prescription_id}", response_model=PrescriptionPublic, responses=query(404))
 def get_prescription(prescription_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadPrescriptions) -> dict[str, Any]:
     """One prescription with its items, dispensings and every safety check as shown to the doctor."""
     found = records.get_prescription(conn, prescription_id)
@@ -101,7 +109,7 @@ def get_prescription(prescription_id: str, actor: CurrentActor, m: MedledgerDep,
     return found
 
 
-@router.put("/prescriptions/{prescription_id}/items", response_model=CommandResult)
+@router.put("/prescriptions/{prescription_id}/items", response_model=CommandResult, responses=command(404, refusals=ITEM_RULES))
 def revise(
     prescription_id: str, body: PrescriptionItemsUpdate, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -110,13 +118,13 @@ def revise(
     return run_handler(m, request, actor, key, body, commands.revise_items, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/check", response_model=SafetyCheckResult)
+@router.post("/prescriptions/{prescription_id}/check", response_model=SafetyCheckResult, responses=command(404))
 def check(prescription_id: str, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None) -> Response:
     """Check a draft against the patient's allergies and the interaction table; answers the recorded check with every finding."""
     return run_handler(m, request, actor, key, None, commands.check_prescription, commands.CheckPrescription(prescription_id))
 
 
-@router.post("/prescriptions/{prescription_id}/issue", response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/issue", response_model=CommandResult, responses=command(404))
 def issue(
     prescription_id: str,
     actor: CurrentActor,
@@ -131,7 +139,7 @@ def issue(
     return run_handler(m, request, actor, key, body, commands.issue_prescription, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/dispense", response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/dispense", response_model=CommandResult, responses=command(404, refusals=DISPENSE_RULES))
 def dispense(
     prescription_id: str, body: PrescriptionDispense, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -140,7 +148,7 @@ def dispense(
     return run_handler(m, request, actor, key, body, commands.dispense_prescription, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/cancel", response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/cancel", response_model=CommandResult, responses=command(404))
 def cancel(
     prescription_id: str, body: PrescriptionCancel, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
@@ -149,7 +157,7 @@ def cancel(
     return run_handler(m, request, actor, key, body, commands.cancel_prescription, cmd)
 
 
-@router.post("/prescriptions/{prescription_id}/renew", status_code=201, response_model=CommandResult)
+@router.post("/prescriptions/{prescription_id}/renew", status_code=201, response_model=CommandResult, responses=command(404, refusals=RENEW_RULES))
 def renew(
     prescription_id: str,
     actor: CurrentActor,
@@ -163,7 +171,7 @@ def renew(
     return run_handler(m, request, actor, key, body, commands.renew_prescription, cmd, 201)
 
 
-@router.get("/patients/{patient_id}/reminders", response_model=list[ReminderPublic])
+@router.get("/patients/{patient_id}/reminders", response_model=list[ReminderPublic], responses=query(404, refusals=WINDOW_RULES))
 def reminders(
     patient_id: str,
     actor: CurrentActor,

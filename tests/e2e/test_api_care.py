@@ -391,7 +391,7 @@ class TestBreakingTheGlass:
     @pytest.mark.parametrize(
         "payload, code, field",
         [
-            ({"reason": "too short"}, "invalid_input", "reason"),
+            ({"reason": "too short"}, "invalid_request", "reason"),
             ({"reason": "ok"}, "invalid_request", "reason"),
             ({}, "invalid_request", "reason"),
             ({"reason": EMERGENCY, "minutes": 0}, "invalid_request", "minutes"),

@@ -48,6 +48,35 @@ class TestReadYourWrites:
         changed = expect(clinic.client.patch(f"/doctors/{doctor.profile_id}", headers=doctor.headers, json={"bio": "Orbits."}), 200)
         assert clinic.read(admin, f"/doctors/{doctor.profile_id}", after=position(changed))["bio"] == "Orbits."
 
+    def test_a_read_model_that_does_not_reach_the_position_in_time_is_503(self, clinic_with: Any) -> None:
+        clinic = clinic_with(read_wait_seconds=0.2)
+        patient = clinic.patient()
+        clinic.medledger.projection.stop()
+        written = position(expect(clinic.register(), 201))
+
+        began = time.monotonic()
+        response = clinic.get(patient, "/appointments", after=written)
+
+        answer = expect(response, 503, "read_model_behind")
+        assert str(written) in answer["message"]
+        assert response.headers["retry-after"] == "1"
+        assert time.monotonic() - began < 2
+        expect(clinic.get(patient, f"/patients/{patient.profile_id}", after=written), 503, "read_model_behind")
+        expect(clinic.get(patient, "/doctors", after=written), 503, "read_model_behind")
+        expect(clinic.get(patient, "/appointments", after=0), 200)
+        expect(clinic.get(patient, "/appointments", after=-1), 422, "invalid_request", "after")
+
+    def test_a_position_beyond_the_end_of_the_log_is_422_at_once(self, clinic_with: Any) -> None:
+        clinic = clinic_with(read_wait_seconds=5)
+        patient = clinic.patient()
+
+        began = time.monotonic()
+        for path in ("/appointments", f"/patients/{patient.profile_id}", "/doctors"):
+            expect(clinic.get(patient, path, after=clinic.latest() + 1), 422, "position_not_in_log", "after")
+            expect(clinic.get(patient, path, after=10**12), 422, "position_not_in_log", "after")
+        assert time.monotonic() - began < 4
+        expect(clinic.get(patient, "/appointments", after=clinic.latest()), 200)
+
 
 @pytest.mark.parametrize("use_redis", [False, True], ids=["sql-keys", "redis-keys"])
 class TestIdempotencyKeys:

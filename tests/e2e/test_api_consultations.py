@@ -199,7 +199,7 @@ class TestErrors:
         expect(record(clinic, doctor, cid, "vitals", {"systolic": 80, "diastolic": 90}), 422, "impossible_vital_sign", "diastolic")
         expect(record(clinic, doctor, cid, "vitals", {"temperature": 50}), 422, "impossible_vital_sign", "temperature")
         expect(record(clinic, doctor, cid, "vitals", {}), 422, field="vital_signs")
-        expect(record(clinic, doctor, cid, "diagnoses", {"code": "123", "description": "x"}), 422, "invalid_input", "code")
+        expect(record(clinic, doctor, cid, "diagnoses", {"code": "123", "description": "x"}), 422, "invalid_request", "code")
         expect(record(clinic, doctor, cid, "symptoms", {"name": "x", "severity": "awful"}), 422, field="severity")
         expect(record(clinic, doctor, cid, "amendments", {"entry_id": "nope", "changes": {"text": "x"}, "reason": "typo"}), 422, "unknown_entry", "entry_id")
 
