@@ -178,16 +178,16 @@ LocalTime = Annotated[
 ]
 Email = Annotated[EmailStr, Field(json_schema_extra={"maxLength": 254}), Pattern(lambda: EMAIL_PATTERN)]
 _PLAIN_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CALENDAR_DAY: TypeAdapter[date] = TypeAdapter(CalendarDay)
-_MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
+_A_CALENDAR_DAY: TypeAdapter[date] = TypeAdapter(CalendarDay)
+_A_MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
 
 
 def _day_or_moment(value: Any) -> Any:
     """A plain date (YYYY-MM-DD) stays a date; anything else must be a date-time with its UTC offset."""
     try:
         if isinstance(value, str) and _PLAIN_DAY.fullmatch(value):
-            return _CALENDAR_DAY.validate_python(value)
-        return _MOMENT.validate_python(value)
+            return _A_CALENDAR_DAY.validate_python(value)
+        return _A_MOMENT.validate_python(value)
     except ValidationError as error:
         raise PydanticCustomError("day_or_moment", "{reason}", {"reason": error.errors()[0]["msg"]}) from None
 
