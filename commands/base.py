@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -34,6 +35,10 @@ class Store(Protocol):
 
     def save(self, *aggregates: Aggregate | None) -> int | None:
         """Records the new events of the aggregates atomically; IntegrityError when one moved on since it was read."""
+        ...
+
+    def taking_turns(self, streams: Iterable[UUID]) -> AbstractContextManager[None]:
+        """Holds the streams for one decision: other commands of this process holding them wait their turn."""
         ...
 
 
@@ -206,14 +211,21 @@ def retrying(store: Store, decide: Callable[[], R], patience: float = RETRY_PATI
 
     Many commands on one busy stream (a popular doctor's day) each win one commit round in turn,
     so retries are bounded by time rather than by count, with jitter so contenders spread out.
+    A command that lost a race on a stream decides again holding its turn on that stream, so commands of this
+    process on a contended stream go one after the other rather than all failing but one, each round.
     """
     deadline = time.monotonic() + patience
     attempt = 0
+    contended: frozenset[UUID] = frozenset()
     while True:
         try:
-            return decide()
-        except IntegrityError:
+            with store.taking_turns(contended):
+                return decide()
+        except IntegrityError as conflict:
             attempt += 1
             if time.monotonic() >= deadline:
                 raise ConcurrentUpdateError("The record kept changing while this command was saved; try again.") from None
-            time.sleep(random.uniform(0, min(0.002 * attempt, 0.02)))
+            lost_on = getattr(conflict, "streams", frozenset())
+            if lost_on <= contended:
+                time.sleep(random.uniform(0, min(0.002 * attempt, 0.02)))
+            contended |= lost_on

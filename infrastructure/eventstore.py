@@ -5,7 +5,8 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -50,6 +51,10 @@ class StoreUnavailableError(Exception):
 class StaleDecisionError(IntegrityError):
     """Raised when a stream had moved past the version a command decided on by the time its events were recorded."""
 
+    def __init__(self, streams: Iterable[UUID]) -> None:
+        super().__init__("The record changed after this command read it.")
+        self.streams = frozenset(streams)
+
 
 @dataclass(eq=False)
 class Unit:
@@ -70,8 +75,9 @@ class Unit:
             first.setdefault(event.originator_id, event.originator_version)
         return first
 
-    def is_stale(self, current: dict[UUID, int]) -> bool:
-        return any(current.get(stream, 0) != version - 1 for stream, version in self.first_versions.items())
+    def stale_streams(self, current: dict[UUID, int]) -> list[UUID]:
+        """The streams that no longer stand where this unit's events would follow them."""
+        return [stream for stream, version in self.first_versions.items() if current.get(stream, 0) != version - 1]
 
     def finish(self, positions: Sequence[int] = (), error: BaseException | None = None) -> None:
         self.positions, self.error = positions, error
@@ -129,8 +135,9 @@ class GroupCommitter:
             unit = self._queue.popleft()
             if unit.abandoned:
                 continue
-            if any(self._recorded.get(stream, 0) >= version for stream, version in unit.first_versions.items()):
-                unit.finish(error=StaleDecisionError("The record changed after this command read it."))
+            outrun = [stream for stream, version in unit.first_versions.items() if self._recorded.get(stream, 0) >= version]
+            if outrun:
+                unit.finish(error=StaleDecisionError(outrun))
                 continue
             if touched.isdisjoint(unit.first_versions):
                 touched.update(unit.first_versions)
@@ -183,9 +190,9 @@ class GroupCommitter:
         pending = batch
         while pending:
             current = self.recorder.current_versions({stream for unit in pending for stream in unit.first_versions})
-            stale = [unit for unit in pending if unit.is_stale(current)] or pending
-            for unit in stale:
-                unit.finish(error=StaleDecisionError("The record changed after this command read it."))
+            stale = {unit: unit.stale_streams(current) for unit in pending if unit.stale_streams(current)}
+            for unit in stale or pending:
+                unit.finish(error=StaleDecisionError(stale.get(unit, unit.first_versions)))
             pending = [unit for unit in pending if not unit.done.is_set()]
             try:
                 if pending:
@@ -226,6 +233,40 @@ class RecordedStates:
                 self._entries.popitem(last=False)
 
 
+class StreamTurns:
+    """Commands of this process take turns on streams they have seen contended: one at a time decides and saves,
+    instead of all deciding on the same version and all but one failing, round after round."""
+
+    def __init__(self) -> None:
+        self._locks: dict[UUID, tuple[threading.RLock, int]] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def taking(self, streams: Iterable[UUID]) -> Iterator[None]:
+        ordered = sorted(set(streams))  # one order for everyone, so no two commands wait on each other in a ring
+        joined: list[UUID] = []
+        held: list[threading.RLock] = []
+        try:
+            for stream in ordered:
+                with self._guard:
+                    lock, waiting = self._locks.get(stream) or (threading.RLock(), 0)
+                    self._locks[stream] = (lock, waiting + 1)
+                joined.append(stream)
+                lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in held:
+                lock.release()
+            with self._guard:
+                for stream in joined:
+                    lock, waiting = self._locks[stream]
+                    if waiting == 1:
+                        del self._locks[stream]
+                    else:
+                        self._locks[stream] = (lock, waiting - 1)
+
+
 def _uuid(aggregate_id: UUID | str) -> UUID | None:
     if isinstance(aggregate_id, UUID):
         return aggregate_id
@@ -257,7 +298,12 @@ class EventStore:
         self.save_timeout = save_timeout
         self._committer = GroupCommitter(self.recorder, on_batch) if group_commit else None
         self._states = RecordedStates(cache_size)
+        self._turns = StreamTurns()
         self.after_save: list[Callable[[], None]] = []
+
+    def taking_turns(self, streams: Iterable[UUID]) -> AbstractContextManager[None]:
+        """Holds the streams for one decision: commands of this process that also hold them wait their turn."""
+        return self._turns.taking(streams)
 
     def find(self, cls: type[A], aggregate_id: UUID | str) -> A | None:
         """A private copy of the aggregate at its latest recorded version, or None if it does not exist (as that type)."""

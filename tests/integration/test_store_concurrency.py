@@ -152,3 +152,33 @@ def test_thirty_two_patients_booking_distinct_slots_at_once_all_succeed(system: 
     assert all(r.created for r in results)
     booked = {(a.patient_id, a.start) for a in (svc.store.find(Appointment, r.id) for r in results)}
     assert booked == {(p.profile_id, s) for p, s in zip(patients, slots)}
+
+
+def test_commands_that_lost_a_race_on_a_stream_take_turns_instead_of_failing_round_after_round(
+    system: Medledger, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = system.services
+    doctor = open_doctor(svc)
+    patients = [open_patient(svc, f"Turn taker {n}") for n in range(32)]
+    first = midnight_after(clock())
+    lost: list[IntegrityError] = []
+    save = svc.store.save
+
+    def counted_save(*aggregates: Any) -> int | None:
+        try:
+            return save(*aggregates)
+        except IntegrityError as error:
+            lost.append(error)
+            raise
+
+    monkeypatch.setattr(svc.store, "save", counted_save)
+
+    def book(index: int) -> Any:
+        patient = patients[index]
+        start = first + timedelta(minutes=30 * index)
+        return book_appointment(svc, BookAppointment(doctor.profile_id, patient.profile_id, start), patient.actor)
+
+    results = all_at_once(32, book)
+
+    assert [type(r).__name__ for r in results if not isinstance(r, Outcome)] == []
+    assert len(lost) <= 2 * len(patients), f"{len(lost)} saves lost a race: contenders kept deciding on the same version"
