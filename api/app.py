@@ -18,21 +18,30 @@ from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
 
+def serve(app: FastAPI, system: Medledger) -> None:
+    """Points the app at a system, forgetting what it kept for the one before (an app builds each route's
+    models on its first requests, so tests lend one app to one system after another)."""
+    app.state.medledger = system
+    if hasattr(app.state, "read_gates"):
+        del app.state.read_gates
+
+
 def create_app(medledger: Medledger | None = None) -> FastAPI:
     """Builds the API; without a system given, it bootstraps one from the environment at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = medledger is None
-        system = medledger or bootstrap()
-        if owned and system.settings.projector == "inprocess":
+        if medledger is not None:
+            yield
+            return
+        system = bootstrap()
+        if system.settings.projector == "inprocess":
             system.start_projector()
-        app.state.medledger = system
+        serve(app, system)
         try:
             yield
         finally:
-            if owned:
-                system.close()
+            system.close()
 
     configure_request_log()
     # Swagger UI and ReDoc assets are served from the installed package: /docs works without internet.
@@ -43,7 +52,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     if medledger is not None:
-        app.state.medledger = medledger
+        serve(app, medledger)
     app.add_middleware(UploadLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)

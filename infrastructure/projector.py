@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from eventsourcing.persistence import PersistenceError
 from infrastructure.eventstore import Clinic
 from infrastructure.database import LockHeldError
-from projections.base import PositionMovedError, Projector, advance_together
+from projections.base import PositionMovedError, Projector, advance_together, create_read_models
 from projections.shadow import ShadowBuild, SwapBlockedError
 
 log = logging.getLogger("medledger.projector")
@@ -52,8 +52,7 @@ class ProjectionWorker:
         self._thread: threading.Thread | None = None
 
     def create_tables(self) -> None:
-        for projector in self.projectors:
-            projector.create(self.engine)
+        create_read_models(self.engine, self.projectors)
 
     def _read_log(self, start: int, limit: int, stop: int, topics: Sequence[str]) -> Sequence[Any]:
         return self.app.recorder.select_notifications(

@@ -40,10 +40,7 @@ class Projector:
         self.load = load
 
     def create(self, engine: Engine) -> None:
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[positions, *self.tables])
-            if conn.execute(select(positions.c.position).where(positions.c.name == self.name)).first() is None:
-                conn.execute(insert(positions).values(name=self.name, position=0))
+        create_read_models(engine, [self])
 
     def position(self, engine: Engine) -> int:
         with engine.connect() as conn:
@@ -63,6 +60,16 @@ class Projector:
             handler = self.handlers[topic]
             for event in events:
                 handler(conn, event)
+
+
+def create_read_models(engine: Engine, projectors: Sequence[Projector]) -> None:
+    """Creates the projectors' tables that do not exist yet and their positions at 0, in one transaction."""
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[positions, *(table for projector in projectors for table in projector.tables)])
+        known = set(read_positions(conn, [projector.name for projector in projectors]))
+        missing = [{"name": projector.name, "position": 0} for projector in projectors if projector.name not in known]
+        if missing:
+            conn.execute(insert(positions), missing)
 
 
 def advance(

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.app import create_app, serve
 from e2e_helpers import Clinic
 from infrastructure.bootstrap import Medledger, bootstrap
 
 ClinicFactory = Callable[..., Clinic]
 
 
+_IDLE_APPS: list[FastAPI] = []
+
+
+@contextmanager
+def app_for(system: Medledger) -> Iterator[FastAPI]:
+    """An app serving the system, lent for one test: FastAPI builds each route's models on an app's first
+    requests (hundreds of milliseconds), so this worker's apps are reused rather than built per test."""
+    app = _IDLE_APPS.pop() if _IDLE_APPS else create_app(system)
+    serve(app, system)
+    try:
+        yield app
+    finally:
+        _IDLE_APPS.append(app)
+
+
 @pytest.fixture
 def client(medledger: Medledger) -> Iterator[TestClient]:
-    with TestClient(create_app(medledger)) as client:
+    with app_for(medledger) as app, TestClient(app) as client:
         yield client
 
 
@@ -36,7 +52,8 @@ def clinic_with(backend: str, make_settings, clock) -> Iterator[ClinicFactory]:
             system = bootstrap(make_settings(backend, use_redis=use_redis, **overrides), clock=clock)
             stack.callback(system.close)
             system.start_projector()
-            client = stack.enter_context(TestClient(create_app(system), raise_server_exceptions=raise_server_exceptions))
+            app = stack.enter_context(app_for(system))
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=raise_server_exceptions))
             return Clinic(client, system, clock)
 
         yield start
