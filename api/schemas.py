@@ -192,7 +192,19 @@ def _day_or_moment(value: Any) -> Any:
         raise PydanticCustomError("day_or_moment", "{reason}", {"reason": error.errors()[0]["msg"]}) from None
 
 
-DayOrMoment = Annotated[date | datetime, BeforeValidator(_day_or_moment)]
+DayOrMoment = Annotated[
+    date | datetime,
+    BeforeValidator(_day_or_moment),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": DAY_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": MOMENT_PATTERN},
+            ],
+            "description": "A date (YYYY-MM-DD, the whole day) or a date-time with Z or its UTC offset",
+        }
+    ),
+]
 
 
 class Strict(BaseModel):

@@ -264,6 +264,7 @@ def server_environment(settings: Settings, **extra: str) -> dict[str, str]:
         MEDLEDGER_PROJECTOR=settings.projector,
         MEDLEDGER_PROJECTOR_POLL_SECONDS="0.01",
         MEDLEDGER_READ_WAIT_SECONDS="15",
+        MEDLEDGER_WRITE_RATE_LIMIT=settings.write_rate_limit,
     )
     if settings.database_url:
         env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")
