@@ -204,7 +204,7 @@ def start_server(target: str, port: int, workers: int, env: dict[str, str], root
         str(Path(sys.executable).parent / "uvicorn"), target, "--factory", "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
     ]
-    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env})
+    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     wait_for_port(port)
     return process
 
