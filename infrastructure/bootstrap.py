@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -69,9 +68,6 @@ class Medledger:
 
 def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medledger:
     settings = settings or Settings()
-    # Request threads are CPU-bound between short waits on the database; a shorter switch interval
-    # lets the group-commit thread get the GIL back promptly after each round trip.
-    sys.setswitchinterval(settings.gil_switch_interval)
     # Processes started together (the API and the projector in docker-compose) create the schema, the
     # event store's tables, type and function, and the read-model tables one after the other.
     with exclusive(settings, "schema"):

@@ -43,6 +43,11 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, max(originator_version) FROM {0} WHERE originator_id = ANY(%b::uuid[]) GROUP BY originator_id"
         ).format(table)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        # Rendered once: composing a statement's identifiers on every execution costs more than its round trip.
+        self._lock_table = [statement.as_bytes(None) for statement in self.lock_table_statements]
+        for name in ("_insert_columns", "_newer_of_one", "_newer_of_many", "_versions", "_notify"):
+            setattr(self, name, getattr(self, name).as_bytes(None))
+        self.max_notification_id_statement = self.max_notification_id_statement.as_bytes(None)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -69,7 +74,7 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         )
         with self._connection() as conn, conn.pipeline() as pipeline:
             with conn.transaction():
-                for statement in self.lock_table_statements:
+                for statement in self._lock_table:
                     conn.execute(statement, prepare=True)
                 cursor = conn.cursor(row_factory=tuple_row)
                 cursor.execute(self._insert_columns, columns, prepare=True)

@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     password_hashing: Literal["standard", "fast"] = "standard"
     group_commit: bool = True
     aggregate_cache_size: int = 20_000
-    gil_switch_interval: float = 0.001
     pool_size: int = 10
     idempotency_ttl_hours: int = 24
     interaction_table: Path | None = None
