@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,16 +59,23 @@ class PostgresProxy:
 
     def terminate_backends(self) -> int:
         """pg_terminate_backend on every server process behind this relay ("terminating connection due to
-        administrator command", as in a restart); answers how many there were."""
+        administrator command", as in a restart); answers how many there were once their ends have reached the
+        clients, as they have by the time a restarted server is back (pg_terminate_backend only signals)."""
         with self._lock:
-            ports = [server.getsockname()[1] for _, server in self._pairs if server.fileno() != -1]
-        if not ports:
+            pairs = {server.getsockname()[1]: (client, server) for client, server in self._pairs if server.fileno() != -1}
+        if not pairs:
             return 0
         with psycopg.connect(self._upstream_url, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY(%s) AND pid <> pg_backend_pid()",
-                (ports,),
+                "SELECT pid, client_port FROM pg_stat_activity WHERE client_port = ANY(%s) AND pid <> pg_backend_pid()",
+                (list(pairs),),
             ).fetchall()
+            for pid, _ in rows:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        ended = [pairs[port] for _, port in rows]
+        deadline = time.monotonic() + 10
+        while any(pair in self._pairs for pair in ended) and time.monotonic() < deadline:
+            time.sleep(0.005)
         return len(rows)
 
     def close(self) -> None:
@@ -111,10 +119,10 @@ class PostgresProxy:
                 sink.sendall(chunk)
         except OSError:
             pass
-        with self._lock:
-            self._pairs.discard(pair)
         _reset(source)
         _reset(sink)
+        with self._lock:
+            self._pairs.discard(pair)
 
 
 def _reset(sock: socket.socket) -> None:
