@@ -300,6 +300,21 @@ def history(svc: Services, histories: Histories, actor: Actor, record_id: str, p
     return RowPage([rows[v] for v in range(first, last + 1)], len(record.events), page, page_size)
 
 
+def version_at(events: Sequence[Any], moment: datetime | None, version: int | None) -> int:
+    """The version a state is asked for: the given one, that of the last event recorded at or before the moment,
+    or the latest; "not found" when the stream has no such version or had no event yet at the moment."""
+    if version is not None:
+        if version > len(events):
+            raise RecordNotFoundError(f"The record has {len(events)} versions; there is no version {version}.")
+        return version
+    if moment is not None:
+        chosen = max((e.originator_version for e in events if e.timestamp <= moment), default=0)
+        if chosen == 0:
+            raise RecordNotFoundError(f"The record did not exist yet at {moment.isoformat()}.")
+        return chosen
+    return len(events)
+
+
 @dataclass(frozen=True)
 class AsOf:
     record_type: str
@@ -319,16 +334,7 @@ def as_of(
         raise InvalidInputError("Ask for a moment (as_of) or a version, not both.", field="version")
     record = readable(svc, histories, actor, record_id)
     events = record.events
-    if version is not None:
-        if version > len(events):
-            raise RecordNotFoundError(f"Record {record_id} has {len(events)} versions; there is no version {version}.")
-        chosen = version
-    elif moment is not None:
-        chosen = max((e.originator_version for e in events if e.timestamp <= moment), default=0)
-        if chosen == 0:
-            raise RecordNotFoundError(f"Record {record_id} did not exist yet at {moment.isoformat()}.")
-    else:
-        chosen = len(events)
+    chosen = version_at(events, moment, version)
     state = state_of(histories.state_at(record.record_id, chosen))
     return AsOf(
         record_type=record_type(record.opening),
