@@ -64,7 +64,10 @@ class StreamHistory:
         return self._caught_up(record_id).events
 
     def state_at(self, record_id: UUID, version: int) -> Aggregate | None:
-        stream = self._caught_up(record_id)
+        """Reads the store only for a version this process has not read yet: those it has cannot change."""
+        stream = self._stream(record_id)
+        if len(stream.events) < version:
+            stream = self._caught_up(record_id)
         version = min(version, len(stream.events))
         if version <= 0:
             return None

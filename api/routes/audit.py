@@ -80,7 +80,7 @@ class RecordAsOf(BaseModel):
 
 def _answer(found: RowPage, format: str) -> Any:
     if format == "json":
-        return asdict(found)
+        return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -113,7 +113,9 @@ def record_as_of(
 ) -> Any:
     """A record's state as of a recorded moment or a version (the latest without either), computed from its events;
     404 if it did not exist yet. Same readers as its history."""
-    return asdict(audit.as_of(m.services, m.history, actor, record_id, as_of, version))
+    found = audit.as_of(m.services, m.history, actor, record_id, as_of, version)
+    head = json.dumps({name: value for name, value in asdict(found).items() if name != "state_json"})
+    return Response(f'{head[:-1]}, "state": '.encode() + found.state_json + b"}", media_type="application/json")
 
 
 @router.get(

@@ -114,7 +114,7 @@ def test_history_rows_say_who_why_when_and_what_changed():
     }
     created = {c["path"]: (c["before"], c["after"]) for c in rows[1]["changes"]}
     assert created["status"] == (None, "booked")
-    assert created["day"] == (None, MONDAY.isoformat())
+    assert created["day"] == (None, MONDAY.isoformat()) and created["start"] == (None, "2025-06-02T07:00:00Z")
     assert rows[1]["event_type"] == "Appointment.Booked"
 
 
@@ -174,7 +174,7 @@ def test_without_clinical_access_a_consultation_row_shows_administrative_fields_
 
     assert rows[2]["changes"] == [] and rows[4]["changes"] == [] and rows[4]["reason"] is None
     assert rows[3]["changes"] == [
-        {"path": "signed_at", "before": None, "after": T0.isoformat()},
+        {"path": "signed_at", "before": None, "after": "2025-06-01T08:00:00Z"},
         {"path": "status", "before": "open", "after": "signed"},
     ]
     assert "Cough" not in repr(rows)
