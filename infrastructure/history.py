@@ -21,21 +21,24 @@ from eventsourcing.persistence import PersistenceError
 from infrastructure.eventstore import Clinic, Recorder, StoreUnavailableError
 
 CHECKPOINT = 32
+STATES_BUDGET = 64 * 1024 * 1024  # pickled checkpoints kept in all; the least recently read streams go first
 
 
 @dataclass
 class _Stream:
     events: list[Any] = field(default_factory=list)
     states: dict[int, bytes] = field(default_factory=dict)  # version -> pickled aggregate
+    size: int = 0  # bytes of the pickled states
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class StreamHistory:
-    def __init__(self, app: Clinic, streams: int = 256, checkpoint: int = CHECKPOINT) -> None:
+    def __init__(self, app: Clinic, streams: int = 256, checkpoint: int = CHECKPOINT, budget: int = STATES_BUDGET) -> None:
         self.app = app
         self.recorder: Recorder = app.recorder  # type: ignore[assignment]
         self.checkpoint = checkpoint
         self.capacity = streams
+        self.budget = budget
         self._streams: OrderedDict[UUID, _Stream] = OrderedDict()
         self._guard = threading.Lock()
 
@@ -45,8 +48,10 @@ class StreamHistory:
             if stream is None:
                 stream = self._streams[record_id] = _Stream()
             self._streams.move_to_end(record_id)
-            while len(self._streams) > self.capacity:
-                self._streams.popitem(last=False)
+            kept = sum(other.size for other in self._streams.values())
+            while len(self._streams) > self.capacity or (kept > self.budget and len(self._streams) > 1):
+                _, dropped = self._streams.popitem(last=False)
+                kept -= dropped.size
         return stream
 
     def _caught_up(self, record_id: UUID) -> _Stream:
@@ -78,7 +83,9 @@ class StreamHistory:
                 record = event.mutate(record)
                 reached = event.originator_version
                 if reached % self.checkpoint == 0 and reached not in stream.states:
-                    stream.states[reached] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+                    state = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+                    stream.states[reached] = state
+                    stream.size += len(state)
         return record
 
     def openings_mentioning(self, text: str) -> Sequence[Any]:

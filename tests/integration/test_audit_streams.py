@@ -80,3 +80,19 @@ def test_a_patients_records_are_found_from_the_store_and_no_one_elses(system: Me
     assert {patient.profile_id, patient.account_id, str(care_id(patient.profile_id)), mine} <= found
     assert not {other.profile_id, other.account_id, str(care_id(other.profile_id)), theirs} & found
     assert doctor.account_id not in found
+
+
+def test_checkpoints_beyond_the_budget_evict_the_least_recently_read_streams(system: Medledger) -> None:
+    svc = system.services
+    first, second = open_patient(svc, "Pat First"), open_patient(svc, "Pat Second")
+    for patient in (first, second):
+        for n in range(4):
+            profiles.update_patient_profile(svc, profiles.UpdatePatientProfile(patient.profile_id, {"phone": f"+44 2 {n}"}), ADMIN)
+    history = StreamHistory(system.store.app, checkpoint=2, budget=1)
+    first_id, second_id = UUID(first.profile_id), UUID(second.profile_id)
+    history.state_at(first_id, 5)
+
+    history.state_at(second_id, 5)
+
+    assert list(history._streams) == [second_id]
+    assert state_of(history.state_at(first_id, 5)) == state_of(system.store.find(Patient, first.profile_id))
