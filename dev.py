@@ -23,6 +23,7 @@ USAGE = """usage: python3 dev.py run [medledger serve options]   serve the API w
        python3 dev.py bench chart [options]          run the patient chart benchmark (needs PostgreSQL)
        python3 dev.py bench session_check [options]  time the per-request token check (PostgreSQL, SQLite, Redis)
        python3 dev.py bench cache [options]          CPU per booking with and without the recorded-state cache (PostgreSQL)
+       python3 dev.py bench as_of [options]          as-of latency for records of 1,000 events (SQLite, or PostgreSQL)
        python3 dev.py medledger ARGS                 any medledger command (projector, rebuild, ...)"""
 
 

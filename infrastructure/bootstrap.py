@@ -13,6 +13,7 @@ from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
 from infrastructure.eventstore import Clinic, EventStore
+from infrastructure.history import StreamHistory
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
 from infrastructure.idempotency import metadata as idempotency_metadata
 from infrastructure.login_attempts import RedisLoginAttempts, SqlLoginAttempts
@@ -45,6 +46,7 @@ class Medledger:
     projection: ProjectionWorker
     progress: ReadModelProgress
     redis: redis.Redis | None
+    history: StreamHistory
     reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
@@ -137,6 +139,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         projection=projection,
         progress=ReadModelProgress(read_engine, store.max_position, settings.projector_poll_seconds),
         redis=client,
+        history=StreamHistory(app),
         reminders=ReminderWorker(
             read_engine,
             client,

@@ -1,5 +1,5 @@
 """The event store's own SQL on PostgreSQL and SQLite: a binary batch insert, the events after known versions of
-several streams in one round trip, and the current version of streams."""
+several streams in one round trip, the current version of streams, and the first events that mention a text."""
 
 from __future__ import annotations
 
@@ -42,10 +42,15 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         self._versions = SQL(
             "SELECT originator_id, max(originator_version) FROM {0} WHERE originator_id = ANY(%b::uuid[]) GROUP BY originator_id"
         ).format(table)
+        self._openings = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0} "
+            "WHERE originator_version = 1 AND (position(%b::bytea in state) > 0 OR position(%b::bytea in state) > 0) "
+            "ORDER BY notification_id"
+        ).format(table)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         # Rendered once: composing a statement's identifiers on every execution costs more than its round trip.
         self._lock_table = [statement.as_bytes(None) for statement in self.lock_table_statements]
-        for name in ("_insert_columns", "_newer_of_one", "_newer_of_many", "_versions", "_notify"):
+        for name in ("_insert_columns", "_newer_of_one", "_newer_of_many", "_versions", "_openings", "_notify"):
             setattr(self, name, getattr(self, name).as_bytes(None))
         self.max_notification_id_statement = self.max_notification_id_statement.as_bytes(None)
 
@@ -110,6 +115,14 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             cursor.execute(self._versions, (list(originator_ids),), prepare=True)
             return {row[0]: row[1] for row in cursor.fetchall()}
 
+    def openings_containing(self, *texts: bytes) -> list[StoredEvent]:
+        """The first event of each stream whose stored state contains one of the (one or two) byte strings, in log order."""
+        first, second = (*texts, texts[0])[:2]
+        with self._connection() as conn:
+            cursor = conn.cursor(row_factory=tuple_row)
+            cursor.execute(self._openings, (first, second))
+            return [StoredEvent(row[0], row[1], row[2], bytes(row[3])) for row in cursor.fetchall()]
+
 
 RECONNECT_GIVE_UP_SECONDS = 1.0
 
@@ -158,3 +171,13 @@ class ClinicSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, ids)
             return {UUID(row[0]): row[1] for row in cursor.fetchall()}
+
+    def openings_containing(self, *texts: bytes) -> list[StoredEvent]:
+        first, second = (*texts, texts[0])[:2]
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_version = 1 AND (instr(state, ?) > 0 OR instr(state, ?) > 0) ORDER BY rowid"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (first, second))
+            return [StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in cursor.fetchall()]

@@ -178,6 +178,7 @@ def _records(base_url: str, seeded: Seeded, tokens: dict[str, str]) -> None:
     ids["day"] = leave_day
     seen = httpx.get(f"{base_url}{consultation}", headers={"Authorization": f"Bearer {tokens['doctor']}"}, timeout=30)
     ids["attachment_id"] = seen.json()["attachments"][0]["attachment_id"]
+    ids["record_id"] = ids["consultation_id"]
 
 
 @dataclass

@@ -1,0 +1,139 @@
+"""Audit reads over the event store: a record's history, its state as of a moment or version, a patient's report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentActor, MedledgerDep, Paging
+from api.json_body import StrictJSONRoute
+from api.responses import Refusal, errors
+from api.schemas import Moment
+from commands import audit
+from commands.audit import RowPage
+
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=StrictJSONRoute, responses=errors(401, 403, 404, 503))
+
+CSV_COLUMNS = (
+    "record_type",
+    "record_id",
+    "version",
+    "recorded_at",
+    "event_type",
+    "actor_user_id",
+    "actor_role",
+    "correlation_id",
+    "reason",
+    "changes",
+)
+CSV_ANSWER = {
+    "description": "The rows as CSV (`?format=csv`): one line per event, the columns of the JSON rows, `changes` as "
+    "JSON text; the page's total in X-Total-Count.",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+    "headers": {"X-Total-Count": {"description": "Rows in all pages.", "schema": {"type": "integer"}}},
+}
+Format = Annotated[
+    Literal["json", "csv"], Query(description="json (default) or csv: the same rows of the same page, as CSV.")
+]
+
+
+class Change(BaseModel):
+    path: str = Field(description="The changed field: `a.b` for a key, `a[0]` for a list item.")
+    before: Any = Field(description="Its value before the event (null where absent).")
+    after: Any = Field(description="Its value after the event (null where absent).")
+
+
+class HistoryRow(BaseModel):
+    record_type: str = Field(description="The kind of record, e.g. Appointment, Consultation, PatientCare.")
+    record_id: str
+    version: int = Field(description="The event's version in its record's stream, from 1.")
+    recorded_at: str = Field(description="When the event was recorded (its timestamp, UTC).")
+    event_type: str = Field(description="A stable readable name, e.g. Appointment.Cancelled.")
+    actor_user_id: str = Field(description="The account that caused it, as recorded; `system` for the system's own, `unknown` where none was recorded.")
+    actor_role: str
+    correlation_id: str | None = Field(description="The request's X-Correlation-ID, as recorded.")
+    reason: str | None = Field(description="The reason the change gave, where one was given.")
+    changes: list[Change] = Field(description="Each field it changed, before and after; secrets redacted.")
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryRow]
+    total: int
+    page: int
+    page_size: int
+
+
+class RecordAsOf(BaseModel):
+    record_type: str
+    record_id: str
+    version: int = Field(description="The version of the last event included.")
+    recorded_at: str = Field(description="When that last event was recorded.")
+    as_of: str | None = Field(description="The moment asked for, if one was.")
+    state: dict[str, Any] = Field(description="The record's fields as they stood; secrets redacted.")
+
+
+def _answer(found: RowPage, format: str) -> Any:
+    if format == "json":
+        return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in found.items:
+        writer.writerow(
+            [json.dumps(item[c], ensure_ascii=False) if c == "changes" else ("" if item[c] is None else item[c]) for c in CSV_COLUMNS]
+        )
+    return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers={"X-Total-Count": str(found.total)})
+
+
+@router.get("/records/{record_id}/history", response_model=HistoryPage, responses={200: CSV_ANSWER})
+def record_history(record_id: str, actor: CurrentActor, m: MedledgerDep, paging: Paging, format: Format = "json") -> Any:
+    """Every event of any record, in order, with who, when, why and what it changed: auditors and admins (no
+    clinical content for admins), a patient for their own records; doctors and analysts 403."""
+    found = audit.history(m.services, m.history, actor, record_id, paging.page, paging.page_size)
+    return _answer(found, format)
+
+
+@router.get(
+    "/records/{record_id}/as-of",
+    response_model=RecordAsOf,
+    responses=errors(refusals=(Refusal("version", "both as_of and version are given"),)),
+)
+def record_as_of(
+    record_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    as_of: Annotated[Moment | None, Query(description="The record as it stood after its last event recorded at or before this moment.")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="The record as it stood after this version.")] = None,
+) -> Any:
+    """A record's state as of a recorded moment or a version (the latest without either), computed from its events;
+    404 if it did not exist yet. Same readers as its history."""
+    found = audit.as_of(m.services, m.history, actor, record_id, as_of, version)
+    head = json.dumps({name: value for name, value in asdict(found).items() if name != "state_json"})
+    return Response(f'{head[:-1]}, "state": '.encode() + found.state_json + b"}", media_type="application/json")
+
+
+@router.get(
+    "/patients/{patient_id}/report",
+    response_model=HistoryPage,
+    responses={200: CSV_ANSWER, **errors(refusals=(Refusal("to", "`to` is not after `from`"),))},
+)
+def patient_report(
+    patient_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    paging: Paging,
+    start: Annotated[Moment, Query(alias="from", description="Changes recorded at or after this moment")],
+    end: Annotated[Moment, Query(alias="to", description="Changes recorded before this moment")],
+    format: Format = "json",
+) -> Any:
+    """Every change to any of a patient's records (profile, account, care, agenda, appointments, consultations,
+    prescriptions) recorded in [from, to), in time order, as history rows: auditors, admins (no clinical content)
+    and the patient themself."""
+    found = audit.patient_report(m.services, m.history, actor, patient_id, start, end, paging.page, paging.page_size)
+    return _answer(found, format)

@@ -1,0 +1,107 @@
+"""Streams read for audit: each stream's decoded events and its state at any version, kept per process.
+
+Recorded events never change, so what this process has read of a stream stays true: a later read fetches only
+the events after it. States are kept (pickled, so every copy handed out is private) at every CHECKPOINT-th
+version, so a state at any version replays fewer than CHECKPOINT events however long the stream.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import PersistenceError
+
+from infrastructure.eventstore import Clinic, Recorder, StoreUnavailableError
+
+CHECKPOINT = 32
+STATES_BUDGET = 64 * 1024 * 1024  # pickled checkpoints kept in all; the least recently read streams go first
+
+
+@dataclass
+class _Stream:
+    events: list[Any] = field(default_factory=list)
+    states: dict[int, bytes] = field(default_factory=dict)  # version -> pickled aggregate
+    size: int = 0  # bytes of the pickled states
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class StreamHistory:
+    def __init__(self, app: Clinic, streams: int = 256, checkpoint: int = CHECKPOINT, budget: int = STATES_BUDGET) -> None:
+        self.app = app
+        self.recorder: Recorder = app.recorder  # type: ignore[assignment]
+        self.checkpoint = checkpoint
+        self.capacity = streams
+        self.budget = budget
+        self._streams: OrderedDict[UUID, _Stream] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def _stream(self, record_id: UUID) -> _Stream:
+        with self._guard:
+            stream = self._streams.get(record_id)
+            if stream is None:
+                stream = self._streams[record_id] = _Stream()
+            self._streams.move_to_end(record_id)
+            kept = sum(other.size for other in self._streams.values())
+            while len(self._streams) > self.capacity or (kept > self.budget and len(self._streams) > 1):
+                _, dropped = self._streams.popitem(last=False)
+                kept -= dropped.size
+        return stream
+
+    def _caught_up(self, record_id: UUID) -> _Stream:
+        stream = self._stream(record_id)
+        with stream.lock:
+            try:
+                newer = self.recorder.newer_events({record_id: len(stream.events)})
+            except PersistenceError as error:
+                raise StoreUnavailableError(str(error)) from error
+            if newer:
+                stream.events = [*stream.events, *(self.app.mapper.to_domain_event(s) for s in newer)]
+        return stream
+
+    def events(self, record_id: UUID) -> Sequence[Any]:
+        return self._caught_up(record_id).events
+
+    def state_at(self, record_id: UUID, version: int) -> Aggregate | None:
+        """Reads the store only for a version this process has not read yet: those it has cannot change."""
+        stream = self._stream(record_id)
+        if len(stream.events) < version:
+            stream = self._caught_up(record_id)
+        version = min(version, len(stream.events))
+        if version <= 0:
+            return None
+        with stream.lock:
+            start = max((v for v in stream.states if v <= version), default=0)
+            record = pickle.loads(stream.states[start]) if start else None
+            for event in stream.events[start:version]:
+                record = event.mutate(record)
+                reached = event.originator_version
+                if reached % self.checkpoint == 0 and reached not in stream.states:
+                    state = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+                    stream.states[reached] = state
+                    stream.size += len(state)
+        return record
+
+    def openings_mentioning(self, text: str) -> Sequence[Any]:
+        """First events whose stored bytes contain the text (or, for an id, its hex form, as UUIDs are encoded);
+        with payloads compressed or encrypted, every first event is decoded instead."""
+        mapper = self.app.mapper
+        needles = [text.encode()]
+        try:
+            needles.append(UUID(text).hex.encode())
+        except ValueError:
+            pass
+        try:
+            if mapper.cipher is not None or mapper.compressor is not None:
+                stored = self.recorder.openings_containing(b"")
+            else:
+                stored = self.recorder.openings_containing(*needles)
+        except PersistenceError as error:
+            raise StoreUnavailableError(str(error)) from error
+        return [mapper.to_domain_event(s) for s in stored]
