@@ -13,7 +13,20 @@ from sqlalchemy import select
 from api import errors, responses
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
 from api.observability import RequestLogMiddleware, configure_request_log
-from api.routes import accounts, appointments, audit, auth, care, chart, consultations, doctors, operations, patients, prescriptions
+from api.routes import (
+    accounts,
+    appointments,
+    audit,
+    auth,
+    care,
+    chart,
+    consultations,
+    doctors,
+    operations,
+    patients,
+    prescriptions,
+    reads,
+)
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
@@ -57,7 +70,8 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    for router in (operations.router, auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router, audit.router):
+    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads)
+    for router in (module.router for module in routers):
         app.include_router(router)
 
     @app.get("/health", tags=["operations"], responses=responses.errors(503))

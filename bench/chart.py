@@ -101,12 +101,31 @@ def report(label: str, run: Run) -> None:
     )
 
 
+def compare(root: Path, env: dict[str, str], path: str, token: str, requests: int, ours: Run) -> None:
+    """The same requests served from another checkout, alternating rounds with this one's, and the ratios."""
+    port = free_port()
+    server = start_server("api.app:create_app", port, 1, env, root=root)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            sequential_gets(client, path, token, 20)
+            theirs = sequential_gets(client, path, token, requests)
+    finally:
+        stop(server)
+    report(f"HTTP chart, doctor, served from {root}", theirs)
+    for p in (50, 99):
+        label = f"  p{p} ratio, this checkout / {root.name}"
+        print(f"{label:44} {ours.percentile(p) / theirs.percentile(p):6.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--consultations", type=int, default=200)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("MEDLEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--keep", action="store_true", help="keep the benchmark schema afterwards")
+    parser.add_argument(
+        "--compare-root", type=Path, help="also serve the doctor's chart from this checkout (an older design), in the same run"
+    )
     args = parser.parse_args()
 
     schema = f"bench_{uuid4().hex[:10]}"
@@ -155,6 +174,8 @@ def main() -> None:
         report("HTTP chart, 5 consultations, doctor", small_run)
         label = f"  p50 ratio, {args.consultations} / 5 consultations"
         print(f"{label:44} {as_doctor.percentile(50) / small_run.percentile(50):6.2f}x")
+        if args.compare_root:
+            compare(args.compare_root, env, f"/patients/{big}/chart", doctor_token, args.requests, as_doctor)
     finally:
         m.close()
         if not args.keep:

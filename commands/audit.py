@@ -10,6 +10,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,8 +24,10 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from commands.access import record_access
 from commands.base import Actor, RecordNotFoundError, Services
+from commands.read_log import read_recorded, reads_recorded
 from domain.consultation import ADMINISTRATIVE_FIELDS, Consultation
 from domain.patients import Patient
+from domain.read_log import Row, Shown
 from domain.shared import ForbiddenError, InvalidInputError, Role
 
 REDACTED = "[redacted]"
@@ -219,6 +222,13 @@ class Readable:
     record_id: UUID
     events: Sequence[Any]
     clinical: bool
+    patient_id: str | None = None
+    basis: str = "audit"
+
+    def read_recorded(self, svc: Services, actor: Actor, action: str) -> AbstractContextManager[None]:
+        """Records the read of a patient's record's history while it is answered (read log)."""
+        rows = [Row(self.patient_id, Shown.HISTORY, str(self.record_id), self.basis)] if self.patient_id and self.clinical else []
+        return reads_recorded(svc, actor, action, rows)
 
     @property
     def opening(self) -> Any:
@@ -304,7 +314,7 @@ def readable(svc: Services, histories: Histories, actor: Actor, record_id: str) 
         access = record_access(svc, actor, owner)
     except RecordNotFoundError:
         raise RecordNotFoundError(f"No record {record_id}.") from None
-    return Readable(uid, events, clinical=access.clinical)
+    return Readable(uid, events, clinical=access.clinical, patient_id=access.patient_id, basis=access.basis)
 
 
 # Queries
@@ -315,7 +325,8 @@ def history(svc: Services, histories: Histories, actor: Actor, record_id: str, p
     record = readable(svc, histories, actor, record_id)
     first = (page - 1) * page_size + 1
     last = min(first + page_size - 1, len(record.events))
-    rows = rows_of(histories, record, range(first, last + 1))
+    with record.read_recorded(svc, actor, "history"):
+        rows = rows_of(histories, record, range(first, last + 1))
     return RowPage([rows[v] for v in range(first, last + 1)], len(record.events), page, page_size)
 
 
@@ -359,10 +370,11 @@ def as_of(
     record = readable(svc, histories, actor, record_id)
     events = record.events
     chosen = version_at(events, moment, version)
-    fields = administrative(record.cls, {"id": str(record.record_id), **own_fields(histories.state_at(record.record_id, chosen))}, record.clinical)
-    text = state_json(fields)
-    if mentions_secret(text):
-        text = state_json(redacted(pydantic_core.from_json(text)))
+    with record.read_recorded(svc, actor, "as of"):
+        fields = administrative(record.cls, {"id": str(record.record_id), **own_fields(histories.state_at(record.record_id, chosen))}, record.clinical)
+        text = state_json(fields)
+        if mentions_secret(text):
+            text = state_json(redacted(pydantic_core.from_json(text)))
     return AsOf(
         record_type=record_type(record.opening),
         record_id=str(record.record_id),
@@ -416,5 +428,6 @@ def patient_report(
     versions: dict[str, list[int]] = {}
     for _, uid, version in chosen:
         versions.setdefault(uid, []).append(version)
-    rows = {uid: rows_of(histories, records[UUID(uid)], wanted) for uid, wanted in versions.items()}
+    with read_recorded(svc, actor, "patient report", access, Shown.HISTORY, access.patient_id):
+        rows = {uid: rows_of(histories, records[UUID(uid)], wanted) for uid, wanted in versions.items()}
     return RowPage([rows[uid][version] for _, uid, version in chosen], len(changes), page, page_size)

@@ -37,6 +37,10 @@ class Store(Protocol):
         """Records the new events of the aggregates atomically; IntegrityError when one moved on since it was read."""
         ...
 
+    def save_soon(self, *aggregates: Aggregate | None) -> Callable[[], int | None]:
+        """Starts recording like save and answers a wait for the outcome (what save answers or raises)."""
+        ...
+
     def taking_turns(self, streams: Iterable[UUID]) -> AbstractContextManager[None]:
         """Holds the streams for one decision: other commands of this process holding them wait their turn."""
         ...

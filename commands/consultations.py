@@ -15,9 +15,11 @@ from uuid import uuid4
 from commands import appointments
 from commands.access import RecordAccess, clinical_writer, record_access
 from commands.base import Actor, Outcome, RecordNotFoundError, Services, change, load, require, retrying
+from commands.read_log import read_recorded
 from domain.appointment import Appointment, Status
 from domain.attachments import AttachmentKind, content_type_of, sha256_hex
 from domain.consultation import Consultation, consultation_id
+from domain.read_log import Shown
 from domain.shared import InvalidInputError, Role
 
 
@@ -295,7 +297,8 @@ def amend_entry(svc: Services, cmd: AmendEntry, actor: Actor) -> Outcome:
 def read_consultation(svc: Services, consultation_id: str, actor: Actor, *, as_recorded: bool = False) -> dict[str, Any]:
     """The clinical view for those who may read the record clinically; the administrative view for admins."""
     consultation, access = visible(svc, consultation_id, actor)
-    return consultation.view(clinical=access.clinical, as_recorded=as_recorded)
+    with read_recorded(svc, actor, "consultation", access, Shown.CONSULTATION, str(consultation.id)):
+        return consultation.view(clinical=access.clinical, as_recorded=as_recorded)
 
 
 @dataclass(frozen=True)
@@ -312,5 +315,6 @@ def read_attachment(svc: Services, consultation_id: str, attachment_id: str, act
     attachment = consultation.attachments.get(attachment_id)
     if not access.clinical or attachment is None:
         raise RecordNotFoundError(f"No attachment {attachment_id} on consultation {consultation_id}.")
-    content = svc.blobs.get(attachment["sha256"])
+    with read_recorded(svc, actor, "attachment download", access, Shown.ATTACHMENT, attachment_id):
+        content = svc.blobs.get(attachment["sha256"])
     return AttachmentContent(attachment["filename"], attachment["content_type"], attachment["sha256"], content)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from commands.access import clinical_writer, record_access
+from commands.access import RecordAccess, clinical_writer, record_access
 from commands.base import Actor, Outcome, RecordNotFoundError, Services, change, load, require, retrying
 from domain.consultation import Consultation
 from domain.doctors import Doctor
@@ -137,18 +137,18 @@ def _uuid(value: str, what: str) -> UUID:
 def _visible(svc: Services, actor: Actor, prescription_id: str) -> Prescription:
     """The prescription, if the caller may know of it; otherwise "not found" naming only the prescription."""
     prescription = load(svc.store, Prescription, _uuid(prescription_id, "prescription"), "prescription")
-    if not may_read(svc, actor, prescription.patient_id):
+    if readable(svc, actor, prescription.patient_id) is None:
         raise RecordNotFoundError(f"No prescription {prescription_id}.")
     return prescription
 
 
-def may_read(svc: Services, actor: Actor, patient_id: str) -> bool:
-    """Patients (their own), auditors, admins (who run the dispensing desk) and doctors treating the patient."""
+def readable(svc: Services, actor: Actor, patient_id: str) -> RecordAccess | None:
+    """The caller's access to a prescription of this patient: patients (their own), auditors, admins (who run the
+    dispensing desk) and doctors treating the patient; None for anyone else."""
     try:
-        record_access(svc, actor, patient_id)
+        return record_access(svc, actor, patient_id)
     except RecordNotFoundError:
-        return False
-    return True
+        return None
 
 
 def _as_prescriber(svc: Services, actor: Actor, prescription: Prescription) -> None:

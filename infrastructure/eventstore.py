@@ -343,6 +343,11 @@ class EventStore:
 
         Raises StaleDecisionError (an IntegrityError) when a stream moved on since it was loaded: decide again.
         """
+        return self.save_soon(*aggregates)()
+
+    def save_soon(self, *aggregates: Aggregate | None) -> Callable[[], int | None]:
+        """Hands the aggregates' new events to the group commit and answers a wait for what save answers, so a
+        caller can do other work while they are recorded (a read and its read log entry)."""
         saved, events = [], []
         for aggregate in aggregates:
             new = aggregate.collect_events() if aggregate is not None else []
@@ -350,31 +355,39 @@ class EventStore:
                 saved.append(aggregate)
                 events += new
         if not events:
-            return None
-        stored = [self.app.mapper.to_stored_event(e) for e in events]
-        try:
-            positions = self._record(stored)
-        except IntegrityError:
-            raise
-        except PersistenceError as error:
-            raise StoreUnavailableError(str(error)) from error
-        for aggregate in saved:
-            self._states.remember(aggregate)
-        for callback in self.after_save:
-            callback()
-        return positions[-1]
+            return lambda: None
+        recorded = self._record([self.app.mapper.to_stored_event(e) for e in events])
 
-    def _record(self, stored: list[StoredEvent]) -> Sequence[int]:
+        def outcome() -> int | None:
+            try:
+                positions = recorded()
+            except IntegrityError:
+                raise
+            except PersistenceError as error:
+                raise StoreUnavailableError(str(error)) from error
+            for aggregate in saved:
+                self._states.remember(aggregate)
+            for callback in self.after_save:
+                callback()
+            return positions[-1]
+
+        return outcome
+
+    def _record(self, stored: list[StoredEvent]) -> Callable[[], Sequence[int]]:
         if self._committer is None:
-            return self.recorder.insert_events(stored) or []
+            return lambda: self.recorder.insert_events(stored) or []
         unit = Unit(stored)
         self._committer.submit(unit)
-        if not unit.done.wait(self.save_timeout) and self._committer.abandon(unit):
-            raise StoreUnavailableError("The event store did not take the change in time; nothing was recorded.")
-        unit.done.wait()
-        if unit.error is not None:
-            raise unit.error
-        return unit.positions
+
+        def recorded() -> Sequence[int]:
+            if not unit.done.wait(self.save_timeout) and self._committer.abandon(unit):  # type: ignore[union-attr]
+                raise StoreUnavailableError("The event store did not take the change in time; nothing was recorded.")
+            unit.done.wait()
+            if unit.error is not None:
+                raise unit.error
+            return unit.positions
+
+        return recorded
 
     def max_position(self) -> int:
         try:

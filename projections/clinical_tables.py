@@ -139,3 +139,22 @@ prescription_items = Table(
     Column("refills", Integer, nullable=False),
     Column("instructions", Text, nullable=False),
 )
+
+record_reads = Table(
+    "record_reads",
+    metadata,
+    Column("read_id", String(36), primary_key=True),
+    Column("row", Integer, primary_key=True),
+    Column("read_at", DateTime(timezone=True), nullable=False),
+    Column("patient_id", String(36), nullable=False),
+    Column("shown", String(16), nullable=False),
+    Column("record_id", String(36), nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("reader_id", String(64), nullable=False),
+    Column("reader_role", String(16), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Index("ix_record_reads_patient", "patient_id", "read_at"),
+    Index("ix_record_reads_reader", "reader_id", "read_at"),
+)

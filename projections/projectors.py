@@ -17,6 +17,7 @@ from projections.base import Projector
 from projections.prescriptions import PrescriptionRecords
 from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
+from projections.read_log import ReadLog
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients
 
 
@@ -198,4 +199,4 @@ class AppointmentBook(Projector):
 
 
 def all_projectors() -> list[Projector]:
-    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords()]
+    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords(), ReadLog()]

@@ -13,6 +13,8 @@ from api.json_body import StrictJSONRoute
 from api.responses import errors, query
 from commands.access import clinical_reader
 from commands.base import RecordNotFoundError
+from commands.read_log import read_recorded
+from domain.read_log import Shown
 from projections.chart import patient_chart
 
 router = APIRouter(prefix="/patients", tags=["chart"], route_class=StrictJSONRoute, responses=errors(401, 403, 404, 503))
@@ -42,10 +44,11 @@ def get_chart(patient_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadC
     consultation timeline (newest first, paginated with page/page_size) with notes and attachments.
 
     The patient, auditors and doctors with a care relationship, a current appointment or emergency access;
-    anyone else gets 404.
+    anyone else gets 404. The read is in the read log before the chart is answered.
     """
     access = clinical_reader(m.services, actor, patient_id)
-    chart = patient_chart(conn, access.patient_id, page=paging.page, page_size=paging.page_size)
+    with read_recorded(m.services, actor, "chart", access, Shown.CHART, access.patient_id):
+        chart = patient_chart(conn, access.patient_id, page=paging.page, page_size=paging.page_size)
     if chart is None:
         raise RecordNotFoundError(f"No patient {patient_id}.")
     return chart

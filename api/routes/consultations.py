@@ -27,8 +27,10 @@ from api.json_body import StrictJSONRoute
 from api.responses import Refusal, command, errors, query
 from api.schemas import SLOT_RULES, CommandResult, Moment, Page
 from commands import consultations as commands
+from commands.read_log import record_reads, search_rows
 from domain.attachments import AttachmentKind, AttachmentTooLargeError, sha256_hex
 from domain.consultation import ICD10_AS_WRITTEN, Kind, Status, icd10
+from domain.read_log import Shown
 from domain.shared import ForbiddenError, InvalidInputError, Role
 from domain.text import human_text
 from projections import consultations as records
@@ -119,6 +121,9 @@ def search(
         page=paging.page,
         page_size=paging.page_size,
     )
+    if not actor.is_(Role.ADMIN):
+        shown = search_rows(m.services, actor, Shown.CONSULTATION, [(item["patient_id"], item["id"]) for item in found.items])
+        record_reads(m.services, actor, "consultation search", shown)
     return Page(items=found.items, total=found.total, page=found.page, page_size=found.page_size)
 
 

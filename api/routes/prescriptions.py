@@ -26,7 +26,9 @@ from api.schemas import CommandResult, DayOrMoment, Moment, Page, SweepResult, T
 from commands import prescriptions as commands
 from commands.access import clinical_reader
 from commands.base import RecordNotFoundError
+from commands.read_log import record_reads, search_rows
 from domain.prescription import Status
+from domain.read_log import Row, Shown
 from domain.shared import ForbiddenError, InvalidInputError, Role
 from projections import prescriptions as records
 
@@ -97,6 +99,8 @@ def search(
         page=paging.page,
         page_size=paging.page_size,
     )
+    shown = search_rows(m.services, actor, Shown.PRESCRIPTION, [(item["patient_id"], item["id"]) for item in found.items])
+    record_reads(m.services, actor, "prescription search", shown)
     return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
@@ -104,8 +108,10 @@ def search(
 def get_prescription(prescription_id: str, actor: CurrentActor, m: MedledgerDep, conn: ReadPrescriptions) -> dict[str, Any]:
     """One prescription with its items, dispensings and every safety check as shown to the doctor."""
     found = records.get_prescription(conn, prescription_id)
-    if found is None or not commands.may_read(m.services, actor, found["patient_id"]):
+    access = commands.readable(m.services, actor, found["patient_id"]) if found is not None else None
+    if found is None or access is None:
         raise RecordNotFoundError(f"No prescription {prescription_id}.")
+    record_reads(m.services, actor, "prescription", [Row(access.patient_id, Shown.PRESCRIPTION, found["id"], access.basis)])
     return found
 
 
@@ -198,7 +204,10 @@ def reminders(
         raise InvalidInputError("to must be after from.", field="to")
     if closes - opens > MAX_REMINDER_WINDOW:
         raise InvalidInputError("A reminder window spans at most 31 days.", field="to")
-    return [dose.as_dict() for dose in records.reminders(conn, access.patient_id, start, end)]
+    doses = [dose.as_dict() for dose in records.reminders(conn, access.patient_id, start, end)]
+    shown = [Row(access.patient_id, Shown.PRESCRIPTION, prescription, access.basis) for prescription in dict.fromkeys(d["prescription_id"] for d in doses)]
+    record_reads(m.services, actor, "reminders", shown)
+    return doses
 
 
 def _reach(bound: date, at_end: bool) -> datetime:
