@@ -24,6 +24,7 @@ from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
+from infrastructure.transparency import TransparencyLog
 from infrastructure.write_limits import WriteLimits
 from projections.projectors import all_projectors
 
@@ -45,6 +46,7 @@ class Medledger:
     projection: ProjectionWorker
     progress: ReadModelProgress
     redis: redis.Redis | None
+    transparency: TransparencyLog
     reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
@@ -88,6 +90,15 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
             rebuild_lock=lambda *names: exclusive(settings, *names, wait=False),
         )
         projection.create_tables()
+        transparency = TransparencyLog(
+            write_engine,
+            lambda after, limit, stop: app.recorder.select_notifications(after, limit, stop, inclusive_of_start=False),
+            store.max_position,
+            settings.log_signing_private_key,
+            settings.log_head_interval_seconds,
+        )
+        transparency.create_tables()
+        projection.followers.append(transparency.run_once)
         idempotency_metadata.create_all(write_engine)
         blob_metadata.create_all(write_engine)
         login_attempts_metadata.create_all(write_engine)
@@ -137,6 +148,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         projection=projection,
         progress=ReadModelProgress(read_engine, store.max_position, settings.projector_poll_seconds),
         redis=client,
+        transparency=transparency,
         reminders=ReminderWorker(
             read_engine,
             client,
