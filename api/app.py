@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api import errors, responses
 from api.deps import CorrelationIdMiddleware, MedledgerDep, UploadLimitMiddleware
 from api.observability import RequestLogMiddleware, configure_request_log
-from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, operations, patients, prescriptions
+from api.routes import accounts, appointments, auth, care, chart, consultations, doctors, operations, patients, prescriptions, transparency
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
 
@@ -57,7 +57,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    for router in (operations.router, auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router):
+    for router in (operations.router, auth.router, accounts.router, doctors.router, patients.router, chart.router, appointments.router, care.router, consultations.router, prescriptions.router, transparency.router):
         app.include_router(router)
 
     @app.get("/health", tags=["operations"], responses=responses.errors(503))
