@@ -22,6 +22,7 @@ USAGE = """usage: python3 dev.py run [medledger serve options]   serve the API w
        python3 dev.py bench [bench options]          run the booking benchmark (needs PostgreSQL)
        python3 dev.py bench chart [options]          run the patient chart benchmark (needs PostgreSQL)
        python3 dev.py bench session_check [options]  time the per-request token check (PostgreSQL, SQLite, Redis)
+       python3 dev.py bench verify [options]         verify rate and proof times over 1,000,000 events (PostgreSQL)
        python3 dev.py medledger ARGS                 any medledger command (projector, rebuild, ...)"""
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", "-n", "auto", *rest]
     elif command == "bench":
-        named = {"chart": "chart.py", "session_check": "session_check.py"}
+        named = {"chart": "chart.py", "session_check": "session_check.py", "verify": "verify.py"}
         script, rest = (named[rest[0]], rest[1:]) if rest[:1] and rest[0] in named else ("booking.py", rest)
         args = [str(BIN / "python"), str(ROOT / "bench" / script), *rest]
     else:

@@ -92,7 +92,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         projection.create_tables()
         transparency = TransparencyLog(
             write_engine,
-            lambda after, limit, stop: app.recorder.select_notifications(after, limit, stop, inclusive_of_start=False),
+            store.recorder.stored_rows,
             store.max_position,
             settings.log_signing_private_key,
             settings.log_head_interval_seconds,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
+import queue
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, LargeBinary, MetaData, Table, func, insert, select, tuple_
+from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, LargeBinary, MetaData, Table, func, insert, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 
 from infrastructure.merkle import (
@@ -255,9 +258,8 @@ class TransparencyLog:
         return conn.execute(select(leaves.c.leaf_index).where(leaves.c.position == position)).scalar_one_or_none()
 
     def inclusion(self, conn: Connection, position: int, tree_size: int) -> tuple[int, bytes, list[bytes]]:
-        """(leaf index, leaf hash, audit path) of the event at `position` in the tree of `tree_size` leaves."""
-        if tree_size > _size(conn):
-            raise NotInLogError(f"the log holds fewer than {tree_size} events")
+        """(leaf index, leaf hash, audit path) of the event at `position` in the tree of `tree_size` leaves; a tree
+        larger than the log lacks the subtrees of its right edge, so it is refused without counting the leaves."""
         index = self.leaf_index(conn, position)
         if index is None or index >= tree_size:
             raise NotInLogError(f"no event at position {position} in the tree of {tree_size} events")
@@ -333,17 +335,18 @@ def _new_nodes(conn: Connection, size: int, hashes: list[bytes]) -> list[dict[st
 
 
 def _fetch(conn: Connection, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    found: dict[tuple[int, int], bytes] = {}
+    """The stored hashes of these complete subtrees (level 0: leaves), in one round trip."""
     at_leaves = [index for level, index in keys if level == 0]
-    if at_leaves:
-        for index, hashed in conn.execute(select(leaves.c.leaf_index, leaves.c.hash).where(leaves.c.leaf_index.in_(at_leaves))):
-            found[(0, index)] = bytes(hashed)
     above = [key for key in keys if key[0] > 0]
+    parts = []
+    if at_leaves:
+        parts.append(select(literal(0).label("level"), leaves.c.leaf_index, leaves.c.hash).where(leaves.c.leaf_index.in_(at_leaves)))
     if above:
-        query = select(nodes.c.level, nodes.c.node_index, nodes.c.hash).where(tuple_(nodes.c.level, nodes.c.node_index).in_(above))
-        for level, index, hashed in conn.execute(query):
-            found[(level, index)] = bytes(hashed)
-    return found
+        parts.append(select(nodes.c.level, nodes.c.node_index, nodes.c.hash).where(tuple_(nodes.c.level, nodes.c.node_index).in_(above)))
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    return {(level, index): bytes(hashed) for level, index, hashed in conn.execute(query)}
 
 
 # Verifying
@@ -385,90 +388,142 @@ def verify_store(
 ) -> VerifyReport:
     """Walks every stored event in log order, recomputing its leaf and the tree's root, and finds the first:
 
-    - event whose stream version does not follow the one before it (a gap, a duplicate, a reordering);
     - event logged once and gone now (missing), or present now at a position the log never had (inserted);
     - event whose leaf differs from the one logged when it was appended (altered, or swapped with another);
+    - event whose stream version does not follow the one before it (a gap, a duplicate, a reordering);
     - signed head (each one given, and the latest the log holds) whose signature fails, or whose root differs
       from the root recomputed from the events at its size.
 
     The stored leaves only say where a difference is; the heads say whether there is one, since an insider who
     rewrites events can rewrite the stored hashes too, but cannot sign a head with the earlier root.
     """
-    report = VerifyReport()
     with engine.connect() as conn:
         stored_latest = latest_stored_head(conn)
-    checks = sorted({*saved_heads, *([stored_latest] if stored_latest else [])}, key=lambda head: head.tree_size)
-    for head in checks:
+    heads_to_check = sorted({*saved_heads, *([stored_latest] if stored_latest else [])}, key=lambda head: head.tree_size)
+    for head in heads_to_check:
         if not head.signed_by(public_key):
-            report.finding = Finding("bad_signature", 0, f"the head of size {head.tree_size} is not signed by this log's key")
-            return report
-    pending = list(checks)
-    walk = CompactRange()
-    streams: dict[UUID, int] = {}
-    recorded = recorded_leaves(engine)
-    expected = next(recorded, None)
-    previous = 0
+            finding = Finding("bad_signature", 0, f"the head of size {head.tree_size} is not signed by this log's key")
+            return VerifyReport(finding=finding)
+    stop = threading.Event()
+    try:
+        walk = _Walk(heads_to_check, itertools.chain.from_iterable(_ahead(recorded_leaf_pages(engine), stop)))
+        return walk.run(_ahead(_event_pages(read_events), stop), progress)
+    finally:
+        stop.set()
 
-    def check_heads() -> Finding | None:
-        while pending and pending[0].tree_size == walk.size:
-            head = pending.pop(0)
-            report.heads_checked += 1
-            if walk.root() != head.root_hash:
+
+class _Walk:
+    """One pass over the stored events, comparing each with the logged leaf at its place."""
+
+    def __init__(self, heads_to_check: list[SignedTreeHead], recorded: Iterator[tuple[int, bytes]]) -> None:
+        self.report = VerifyReport()
+        self.pending = heads_to_check
+        self.recorded = recorded
+        self.tree = CompactRange()
+        self.streams: dict[UUID, int] = {}
+        self.previous = 0
+
+    def run(self, pages: Iterator[Sequence[Any]], progress: Callable[[int], None]) -> VerifyReport:
+        report = self.report
+        expected = next(self.recorded, None)
+        report.finding = self._check_heads()
+        for page in pages:
+            if report.finding is not None:
+                break
+            for event in page:
+                position = event.id
+                leaf = event_leaf(event)
+                if expected is not None:
+                    report.finding = _against_log(expected, position, leaf)
+                    if report.finding is not None:
+                        break
+                    report.logged += 1
+                    expected = next(self.recorded, None)
+                version = self.streams.get(event.originator_id, 0) + 1
+                if event.originator_version != version:
+                    report.finding = _version_finding(event, version - 1)
+                    break
+                self.streams[event.originator_id] = version
+                self.tree.append(leaf)
+                report.skipped_positions += position - self.previous - 1
+                self.previous = position
+                report.events += 1
+                if self.pending and (finding := self._check_heads()):
+                    report.finding = finding
+                    break
+            progress(report.events)
+        if report.finding is None and expected is not None:
+            report.finding = Finding("missing", expected[0], f"the event logged at position {expected[0]} is missing")
+        if report.finding is None and self.pending:
+            report.finding = Finding(
+                "missing",
+                self.previous,
+                f"the store holds {self.tree.size:,} events, fewer than the {self.pending[0].tree_size:,} of a signed head",
+            )
+        report.root = self.tree.root()
+        return report
+
+    def _check_heads(self) -> Finding | None:
+        while self.pending and self.pending[0].tree_size == self.tree.size:
+            head = self.pending.pop(0)
+            self.report.heads_checked += 1
+            if self.tree.root() != head.root_hash:
                 return Finding(
                     "root_mismatch",
-                    previous,
+                    self.previous,
                     f"the first {head.tree_size:,} events hash to a root other than the head signed at "
-                    f"{head.as_json()['issued_at']}: events up to position {previous} were altered, removed, "
+                    f"{head.as_json()['issued_at']}: events up to position {self.previous} were altered, removed, "
                     "inserted or reordered since",
                 )
         return None
 
-    report.finding = check_heads()
+
+def _against_log(expected: tuple[int, bytes], position: int, leaf: bytes) -> Finding | None:
+    logged_position, logged_leaf = expected
+    if logged_position < position:
+        return Finding("missing", logged_position, f"the event logged at position {logged_position} is missing")
+    if logged_position > position:
+        return Finding("inserted", position, f"the event at position {position} was never logged: inserted")
+    if logged_leaf != leaf:
+        return Finding("altered", position, f"the event at position {position} differs from the one logged: altered or swapped")
+    return None
+
+
+def _event_pages(read_events: ReadEvents) -> Iterator[Sequence[Any]]:
     after: int | None = None
-    while report.finding is None:
-        page = read_events(after, VERIFY_PAGE, None)
-        if not page:
-            break
-        for event in page:
-            position = event.id
-            report.skipped_positions += position - previous - 1
-            leaf = event_leaf(event)
-            if expected is not None:
-                if expected[0] < position:
-                    report.finding = Finding("missing", expected[0], f"the event logged at position {expected[0]} is missing")
-                    break
-                if expected[0] > position:
-                    report.finding = Finding("inserted", position, f"the event at position {position} was never logged: inserted")
-                    break
-                if expected[1] != leaf:
-                    report.finding = Finding(
-                        "altered", position, f"the event at position {position} differs from the one logged: altered or swapped"
-                    )
-                    break
-                report.logged += 1
-                expected = next(recorded, None)
-            version = streams.get(event.originator_id, 0) + 1
-            if event.originator_version != version:
-                report.finding = _version_finding(event, version - 1)
-                break
-            streams[event.originator_id] = version
-            walk.append(leaf)
-            previous = position
-            report.events += 1
-            if pending and (finding := check_heads()):
-                report.finding = finding
-                break
+    while page := read_events(after, VERIFY_PAGE, None):
+        yield page
         after = page[-1].id
-        progress(report.events)
-    if report.finding is None and expected is not None:
-        report.finding = Finding("missing", expected[0], f"the event logged at position {expected[0]} is missing")
-    if report.finding is None and pending:
-        head = pending[0]
-        report.finding = Finding(
-            "missing", previous, f"the store holds {walk.size:,} events, fewer than the {head.tree_size:,} of a signed head"
-        )
-    report.root = walk.root()
-    return report
+
+
+def _ahead(pages: Iterator[Any], stop: threading.Event, depth: int = 2) -> Iterator[Any]:
+    """The pages, read by a thread of their own up to `depth` ahead: the database sends the next page while this
+    thread hashes the last one."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        ready.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("end", None))
+        except BaseException as error:  # noqa: BLE001 - handed to the reader, who raises it
+            ready.put(("error", error))
+
+    threading.Thread(target=produce, name="verify-read-ahead", daemon=True).start()
+    while True:
+        kind, value = ready.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
 
 
 def _version_finding(event: Any, before: int) -> Finding:
@@ -485,8 +540,8 @@ def latest_stored_head(conn: Connection) -> SignedTreeHead | None:
     return None if size is None else _head(conn, size)
 
 
-def recorded_leaves(engine: Engine, page: int = VERIFY_PAGE) -> Iterator[tuple[int, bytes]]:
-    """(position, leaf hash) of every logged event, in leaf order, read a page at a time."""
+def recorded_leaf_pages(engine: Engine, page: int = VERIFY_PAGE) -> Iterator[list[tuple[int, bytes]]]:
+    """(position, leaf hash) of every logged event, in leaf order, a page at a time."""
     after = -1
     while True:
         with engine.connect() as conn:
@@ -498,6 +553,5 @@ def recorded_leaves(engine: Engine, page: int = VERIFY_PAGE) -> Iterator[tuple[i
             ).all()
         if not rows:
             return
-        for row in rows:
-            yield row.position, bytes(row.hash)
-        after = rows[-1].leaf_index
+        yield [(row[1], bytes(row[2])) for row in rows]
+        after = rows[-1][0]
