@@ -175,11 +175,15 @@ class TransparencyLog:
 
     # Appending
 
-    def run_once(self) -> int:
-        """Appends what the store holds beyond the tree and, when the interval has passed, signs a new head."""
+    def run_once(self, batches: int = 10) -> int:
+        """Appends up to `batches` batches of what the store holds beyond the tree (a long catch-up goes on next
+        round, so the projectors are not held up) and, when the interval has passed, signs a new head."""
         appended = 0
         frontier = self.log_end()
-        while step := self.append(frontier):
+        for _ in range(batches):
+            step = self.append(frontier)
+            if not step:
+                break
             appended += step
         if time.monotonic() - self._last_head_check >= self.head_interval_seconds:
             self._last_head_check = time.monotonic()
