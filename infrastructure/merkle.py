@@ -147,22 +147,46 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
     return sn == 0 and fr == first_root and sr == second_root
 
 
+def complete_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of a complete subtree (a power-of-two count of leaf hashes), a level at a time."""
+    level = list(leaves)
+    sha256 = hashlib.sha256
+    while len(level) > 1:
+        level = [sha256(b"\x01" + left + right).digest() for left, right in zip(level[::2], level[1::2])]
+    return level[0]
+
+
 class CompactRange:
-    """The roots of the complete subtrees of a growing tree's leaves (at most one per level): appends a leaf in
-    amortised O(1) and gives the root at any size, so a walk of the whole log needs no stored hash."""
+    """The roots of the complete subtrees of a growing tree's leaves (at most one per level): appends a leaf, or a
+    whole aligned complete subtree, in amortised O(1) and gives the root at any size, so a walk of the whole log
+    needs no stored hash."""
 
     def __init__(self) -> None:
         self.size = 0
         self._stack: list[bytes] = []
 
     def append(self, leaf: bytes) -> None:
-        self._stack.append(leaf)
-        self.size += 1
-        size = self.size
-        while not size & 1:
+        self.append_subtree(0, leaf)
+
+    def append_subtree(self, level: int, root: bytes) -> None:
+        """Appends 2**level leaves at once, given their root; the tree's size must be a multiple of 2**level."""
+        if self.size & ((1 << level) - 1):
+            raise ValueError(f"a subtree of 2**{level} leaves cannot follow {self.size} leaves")
+        self._stack.append(root)
+        self.size += 1 << level
+        count = self.size >> level
+        while not count & 1:
             right = self._stack.pop()
             self._stack[-1] = node_hash(self._stack[-1], right)
-            size >>= 1
+            count >>= 1
+
+    def extended(self, leaves: Iterable[bytes]) -> CompactRange:
+        """A copy with these leaves appended."""
+        copy = CompactRange()
+        copy.size, copy._stack = self.size, list(self._stack)
+        for leaf in leaves:
+            copy.append(leaf)
+        return copy
 
     def root(self) -> bytes:
         if not self._stack:

@@ -52,14 +52,15 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         self._versions = SQL(
             "SELECT originator_id, max(originator_version) FROM {0} WHERE originator_id = ANY(%b::uuid[]) GROUP BY originator_id"
         ).format(table)
-        self._rows_after = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
-            "WHERE notification_id > %b AND notification_id <= %b ORDER BY notification_id LIMIT %b"
-        ).format(table)
+        rows = "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} WHERE notification_id > %b "
+        # Without a stop, no upper bound at all: with one far beyond the end, PostgreSQL estimates the whole table
+        # and reads it all with a bitmap scan and a sort, for every page (50 times slower at 1,000,000 events).
+        self._rows_after = SQL(rows + "ORDER BY notification_id LIMIT %b").format(table)
+        self._rows_between = SQL(rows + "AND notification_id <= %b ORDER BY notification_id LIMIT %b").format(table)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         # Rendered once: composing a statement's identifiers on every execution costs more than its round trip.
         self._lock_table = [statement.as_bytes(None) for statement in self.lock_table_statements]
-        for name in ("_insert_columns", "_newer_of_one", "_newer_of_many", "_versions", "_rows_after", "_notify"):
+        for name in ("_insert_columns", "_newer_of_one", "_newer_of_many", "_versions", "_rows_after", "_rows_between", "_notify"):
             setattr(self, name, getattr(self, name).as_bytes(None))
         self.max_notification_id_statement = self.max_notification_id_statement.as_bytes(None)
 
@@ -122,7 +123,11 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         """The stored events after a position (None: from the first), up to stop, in log order, read raw (binary)."""
         with self._connection() as conn:
             cursor = conn.cursor(row_factory=args_row(StoredRow), binary=True)
-            cursor.execute(self._rows_after, (-(2**63) if after is None else after, 2**63 - 1 if stop is None else stop, limit), prepare=True)
+            start = -(2**63) if after is None else after
+            if stop is None:
+                cursor.execute(self._rows_after, (start, limit), prepare=True)
+            else:
+                cursor.execute(self._rows_between, (start, stop, limit), prepare=True)
             return cursor.fetchall()
 
     def current_versions(self, originator_ids: Iterable[UUID]) -> dict[UUID, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import logging
 import queue
 import struct
@@ -31,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from infrastructure.merkle import (
     CompactRange,
     Subtree,
+    complete_root,
     consistency_path,
     inclusion_path,
     leaf_hash,
@@ -69,7 +69,7 @@ heads = Table(
 )
 
 HEAD_CONTEXT = b"medledger tree head v1\x00"
-_HEADER = struct.Struct(">Q16sQ")
+_HEADER = struct.Struct(">Q16sQI")
 _LENGTH = struct.Struct(">I")
 
 
@@ -77,19 +77,16 @@ def canonical_event(position: int, originator_id: UUID, originator_version: int,
     """The bytes a leaf hashes: position (8 bytes), originator id (16), version (8), all unsigned big-endian,
     then the topic's UTF-8 bytes and the stored state, each after its length (4 bytes, unsigned big-endian)."""
     encoded_topic = topic.encode()
-    return b"".join(
-        (
-            _HEADER.pack(position, originator_id.bytes, originator_version),
-            _LENGTH.pack(len(encoded_topic)),
-            encoded_topic,
-            _LENGTH.pack(len(state)),
-            state,
-        )
+    return (
+        _HEADER.pack(position, originator_id.bytes, originator_version, len(encoded_topic))
+        + encoded_topic
+        + _LENGTH.pack(len(state))
+        + state
     )
 
 
 def event_leaf(event: Any) -> bytes:
-    """The leaf hash of a stored event as read from the notification log."""
+    """The leaf hash of a stored event as read from the log (anything with the fields of a StoredRow)."""
     return leaf_hash(canonical_event(event.id, event.originator_id, event.originator_version, event.topic, event.state))
 
 
@@ -410,68 +407,117 @@ def verify_store(
             return VerifyReport(finding=finding)
     stop = threading.Event()
     try:
-        walk = _Walk(heads_to_check, itertools.chain.from_iterable(_ahead(recorded_leaf_pages(engine), stop)))
-        return walk.run(_ahead(_event_pages(read_events), stop), progress)
+        return _Walk(engine, heads_to_check).run(_ahead(_event_pages(read_events), stop), progress)
     finally:
         stop.set()
 
 
-class _Walk:
-    """One pass over the stored events, comparing each with the logged leaf at its place."""
+CHUNK_LEVEL = 10
+CHUNK = 1 << CHUNK_LEVEL
 
-    def __init__(self, heads_to_check: list[SignedTreeHead], recorded: Iterator[tuple[int, bytes]]) -> None:
+
+class _Walk:
+    """One pass over the stored events, a chunk of 1,024 leaves at a time: a chunk whose recomputed root equals
+    the logged subtree's is as logged (one stored hash read per 1,024 events); any other is compared with the
+    logged leaves one by one, to name the first event that differs."""
+
+    def __init__(self, engine: Engine, heads_to_check: list[SignedTreeHead]) -> None:
+        self.engine = engine
         self.report = VerifyReport()
         self.pending = heads_to_check
-        self.recorded = recorded
         self.tree = CompactRange()
         self.streams: dict[UUID, int] = {}
         self.previous = 0
+        self.chunk: list[tuple[int, bytes]] = []
+        self.chunk_start = 0
+        self.stored_roots: dict[int, bytes] = {}
+        with engine.connect() as conn:
+            self.logged_size = _size(conn)
 
     def run(self, pages: Iterator[Sequence[Any]], progress: Callable[[int], None]) -> VerifyReport:
-        report = self.report
-        expected = next(self.recorded, None)
+        report, streams, chunk = self.report, self.streams, self.chunk
         report.finding = self._check_heads()
         for page in pages:
             if report.finding is not None:
                 break
             for event in page:
                 position = event.id
-                leaf = event_leaf(event)
-                if expected is not None:
-                    report.finding = _against_log(expected, position, leaf)
-                    if report.finding is not None:
-                        break
-                    report.logged += 1
-                    expected = next(self.recorded, None)
-                version = self.streams.get(event.originator_id, 0) + 1
+                chunk.append((position, event_leaf(event)))
+                version = streams.get(event.originator_id, 0) + 1
                 if event.originator_version != version:
-                    report.finding = _version_finding(event, version - 1)
+                    report.finding = self._settle() or _version_finding(event, version - 1)
                     break
-                self.streams[event.originator_id] = version
-                self.tree.append(leaf)
+                streams[event.originator_id] = version
                 report.skipped_positions += position - self.previous - 1
                 self.previous = position
                 report.events += 1
-                if self.pending and (finding := self._check_heads()):
+                if len(chunk) == CHUNK and (finding := self._settle()):
                     report.finding = finding
                     break
+                if self.pending and (finding := self._check_heads()):
+                    report.finding = self._settle() or finding
+                    break
             progress(report.events)
-        if report.finding is None and expected is not None:
-            report.finding = Finding("missing", expected[0], f"the event logged at position {expected[0]} is missing")
-        if report.finding is None and self.pending:
-            report.finding = Finding(
-                "missing",
-                self.previous,
-                f"the store holds {self.tree.size:,} events, fewer than the {self.pending[0].tree_size:,} of a signed head",
-            )
-        report.root = self.tree.root()
+        if report.finding is None:
+            report.finding = self._settle() or self._missing_at_end()
+        report.root = self.tree.extended(leaf for _, leaf in self.chunk).root()
         return report
 
+    def _settle(self) -> Finding | None:
+        """Compares the chunk with the log, and if it is complete adds it to the tree and starts the next one;
+        answers the first difference."""
+        chunk, start = list(self.chunk), self.chunk_start
+        if not chunk:
+            return None
+        if len(chunk) == CHUNK:
+            root = complete_root([leaf for _, leaf in chunk])
+            self.tree.append_subtree(CHUNK_LEVEL, root)
+            self.chunk.clear()
+            self.chunk_start += CHUNK
+            if start + CHUNK <= self.logged_size and self._stored_root(start >> CHUNK_LEVEL) == root:
+                self.report.logged += CHUNK
+                return None
+        with self.engine.connect() as conn:
+            recorded = _recorded_leaves(conn, start, start + len(chunk))
+        for expected, (position, leaf) in zip(recorded, chunk):
+            if finding := _against_log(expected, position, leaf):
+                return finding
+            self.report.logged += 1
+        return None
+
+    def _stored_root(self, chunk_index: int) -> bytes | None:
+        if chunk_index not in self.stored_roots:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(nodes.c.node_index, nodes.c.hash).where(
+                        nodes.c.level == CHUNK_LEVEL, nodes.c.node_index >= chunk_index, nodes.c.node_index < chunk_index + 1000
+                    )
+                )
+                self.stored_roots = {index: bytes(hashed) for index, hashed in rows}
+        return self.stored_roots.get(chunk_index)
+
+    def _missing_at_end(self) -> Finding | None:
+        walked = self.chunk_start + len(self.chunk)
+        if walked < self.logged_size:
+            with self.engine.connect() as conn:
+                recorded = _recorded_leaves(conn, walked, walked + 1)
+            if recorded:
+                position = recorded[0][0]
+                return Finding("missing", position, f"the event logged at position {position} is missing")
+        if self.pending:
+            return Finding(
+                "missing",
+                self.previous,
+                f"the store holds {walked:,} events, fewer than the {self.pending[0].tree_size:,} of a signed head",
+            )
+        return None
+
     def _check_heads(self) -> Finding | None:
-        while self.pending and self.pending[0].tree_size == self.tree.size:
+        walked = self.chunk_start + len(self.chunk)
+        while self.pending and self.pending[0].tree_size == walked:
             head = self.pending.pop(0)
             self.report.heads_checked += 1
-            if self.tree.root() != head.root_hash:
+            if self.tree.extended(leaf for _, leaf in self.chunk).root() != head.root_hash:
                 return Finding(
                     "root_mismatch",
                     self.previous,
@@ -480,6 +526,14 @@ class _Walk:
                     "inserted or reordered since",
                 )
         return None
+
+
+def _recorded_leaves(conn: Connection, start: int, end: int) -> list[tuple[int, bytes]]:
+    """(position, leaf hash) of the logged leaves [start, end), in order."""
+    rows = conn.execute(
+        select(leaves.c.position, leaves.c.hash).where(leaves.c.leaf_index >= start, leaves.c.leaf_index < end).order_by(leaves.c.leaf_index)
+    )
+    return [(position, bytes(hashed)) for position, hashed in rows]
 
 
 def _against_log(expected: tuple[int, bytes], position: int, leaf: bytes) -> Finding | None:
@@ -542,20 +596,3 @@ def _version_finding(event: Any, before: int) -> Finding:
 def latest_stored_head(conn: Connection) -> SignedTreeHead | None:
     size = _latest_size(conn)
     return None if size is None else _head(conn, size)
-
-
-def recorded_leaf_pages(engine: Engine, page: int = VERIFY_PAGE) -> Iterator[list[tuple[int, bytes]]]:
-    """(position, leaf hash) of every logged event, in leaf order, a page at a time."""
-    after = -1
-    while True:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(leaves.c.leaf_index, leaves.c.position, leaves.c.hash)
-                .where(leaves.c.leaf_index > after)
-                .order_by(leaves.c.leaf_index)
-                .limit(page)
-            ).all()
-        if not rows:
-            return
-        yield [(row[1], bytes(row[2])) for row in rows]
-        after = rows[-1][0]

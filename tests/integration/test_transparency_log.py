@@ -13,13 +13,14 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
 from infrastructure.bootstrap import Medledger
 from infrastructure.cli import cli
 from infrastructure.merkle import root_of, verify_consistency, verify_inclusion
-from infrastructure.settings import MissingSecretError, Settings
+from infrastructure.settings import InvalidSecretError, MissingSecretError, Settings
 from infrastructure.transparency import SignedTreeHead, event_leaf, heads, leaves, nodes, verify_store
 from integration_helpers import open_doctor, open_patient, running, wait_until
 
@@ -200,6 +201,25 @@ def test_an_edited_row_is_caught(backend: str, make_settings, clock, tamper, kin
         assert report.finding.position == (0 if at is None else events[at].id)
 
 
+def test_in_a_store_of_several_chunks_the_first_edited_row_is_named(backend: str, make_settings, clock) -> None:
+    with running(make_settings(backend, pool_size=2), clock) as system:
+        streams = [uuid4() for _ in range(7)]
+        stored = [StoredEvent(streams[n % 7], n // 7 + 1, "bench.Event", f"state {n}".encode()) for n in range(3000)]
+        system.store.recorder.insert_events(stored)
+        catch_up(system)
+        events = list(system.transparency.read_events(None, 100_000, None))
+        assert verified(system).logged == 3000
+        rows = Rows(system)
+        rows.flip_a_byte(events[2500].id)
+        rows.flip_a_byte(events[1500].id)
+        report = verified(system)
+        assert (report.finding.kind, report.finding.position) == ("altered", events[1500].id), report.finding
+        rows.delete(events[1100].id)
+        report = verified(system)
+        assert (report.finding.kind, report.finding.position) == ("missing", events[1100].id), report.finding
+        assert report.logged == 1024 + 76
+
+
 def test_a_rewrite_with_every_stored_hash_recomputed_is_caught_only_by_a_head_saved_before(
     backend: str, make_settings, clock, tmp_path: Path
 ) -> None:
@@ -260,6 +280,12 @@ def test_without_a_signing_key_postgres_refuses_to_start_and_the_embedded_mode_m
     again = Settings(data_dir=embedded.data_dir).log_signing_private_key
     assert again.public_key() == key.public_key()
     assert (embedded.data_dir / "log-signing-key.pem").stat().st_mode & 0o077 == 0
+
+    pem = (embedded.data_dir / "log-signing-key.pem").read_text()
+    assert make_settings("sqlite", log_signing_key=pem).log_signing_private_key.public_key() == key.public_key()
+    for wrong in ("not a key", "AAEC", pem.replace("PRIVATE", "PUBLIC")):
+        with pytest.raises(InvalidSecretError, match="MEDLEDGER_LOG_SIGNING_KEY"):
+            make_settings("sqlite", log_signing_key=wrong).log_signing_private_key  # noqa: B018
 
 
 def environment(settings: Settings) -> dict[str, str]:

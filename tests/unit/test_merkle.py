@@ -10,6 +10,7 @@ from infrastructure.merkle import (
     EMPTY_ROOT,
     CompactRange,
     ProofError,
+    complete_root,
     consistency_path,
     inclusion_path,
     leaf_hash,
@@ -53,6 +54,17 @@ def test_the_root_from_stored_subtrees_and_from_a_walk_equal_the_recursive_defin
     for leaf in LEAVES[:size]:
         walk.append(leaf)
     assert tree_root(SUBTREE, size) == walk.root() == root_of(LEAVES[:size])
+
+
+def test_whole_subtrees_appended_at_once_give_the_same_roots() -> None:
+    walk = CompactRange()
+    for start in range(0, 64, 8):
+        walk.append_subtree(3, complete_root(LEAVES[start : start + 8]))
+        assert walk.root() == root_of(LEAVES[: start + 8])
+        assert walk.extended(LEAVES[start + 8 : start + 11]).root() == root_of(LEAVES[: min(start + 11, 64)])
+    assert complete_root(LEAVES[:16]) == root_of(LEAVES[:16])
+    with pytest.raises(ValueError):
+        CompactRange().extended(LEAVES[:3]).append_subtree(2, LEAVES[0])
 
 
 @pytest.mark.parametrize("size", range(1, 65))
