@@ -143,7 +143,7 @@ class NotInLogError(LookupError):
 
 
 ReadEvents = Callable[[int | None, int, int | None], Sequence[Any]]
-"""Stored events after a position (None: from the first): (after, limit, stop) -> notifications in order."""
+"""Stored events after a position (None: from the first): (after, limit, stop) -> rows in log order."""
 
 
 class TransparencyLog:
