@@ -26,6 +26,7 @@ from api.routes import (
     patients,
     prescriptions,
     reads,
+    transparency,
 )
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.tables import positions
@@ -70,7 +71,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads)
+    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency)
     for router in (module.router for module in routers):
         app.include_router(router)
 

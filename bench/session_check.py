@@ -37,6 +37,7 @@ from infrastructure.bootstrap import Medledger, bootstrap  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
+LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # a fixed Ed25519 key for tree heads nobody keeps
 OPERATOR = Actor("bench-operator", Role.ADMIN, None, "bench")
 PASSWORD = "correct-horse-battery"
 
@@ -111,7 +112,7 @@ def main() -> None:
     try:
         bench_store(
             "event store, PostgreSQL",
-            Settings(database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, password_hashing="fast", pool_size=2),
+            Settings(database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, password_hashing="fast", pool_size=2),
             args.checks,
             args.rotations,
         )

@@ -25,6 +25,7 @@ from infrastructure.projector import ProjectionWorker
 from infrastructure.reminders import ReminderWorker
 from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
+from infrastructure.transparency import TransparencyLog
 from infrastructure.write_limits import WriteLimits
 from projections.projectors import all_projectors
 
@@ -47,6 +48,7 @@ class Medledger:
     progress: ReadModelProgress
     redis: redis.Redis | None
     history: StreamHistory
+    transparency: TransparencyLog
     reminders: ReminderWorker | None = None
 
     def start_projector(self) -> None:
@@ -90,6 +92,15 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
             rebuild_lock=lambda *names: exclusive(settings, *names, wait=False),
         )
         projection.create_tables()
+        transparency = TransparencyLog(
+            write_engine,
+            store.recorder.stored_rows,
+            store.max_position,
+            settings.log_signing_private_key,
+            settings.log_head_interval_seconds,
+        )
+        transparency.create_tables()
+        projection.followers.append(transparency.run_once)
         idempotency_metadata.create_all(write_engine)
         blob_metadata.create_all(write_engine)
         login_attempts_metadata.create_all(write_engine)
@@ -140,6 +151,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         progress=ReadModelProgress(read_engine, store.max_position, settings.projector_poll_seconds),
         redis=client,
         history=StreamHistory(app),
+        transparency=transparency,
         reminders=ReminderWorker(
             read_engine,
             client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -9,6 +10,7 @@ import signal
 import sys
 import time
 from datetime import time as clock_time
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -26,6 +28,7 @@ from infrastructure import backfill
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.projector import RebuildRunningError
 from infrastructure.settings import Settings
+from infrastructure.transparency import SignedTreeHead, verify_store
 from projections.projectors import all_projectors
 from projections.shadow import SwapBlockedError
 
@@ -183,6 +186,51 @@ def reminders(once: Annotated[bool, typer.Option(help="Send what is due now and 
             pass
     finally:
         m.close()
+
+
+@cli.command()
+def verify(
+    head: Annotated[
+        list[Path] | None,
+        typer.Option("--head", help="A signed tree head (JSON, as GET /audit/log/heads/... answers) saved earlier; repeatable"),
+    ] = None,
+) -> None:
+    """Walk the whole event store, recompute every leaf and the tree's root, and report the first missing, altered,
+    reordered or inserted event (exit 1); checks the latest stored signed head and every --head given."""
+    saved: list[SignedTreeHead] = []
+    for path in head or ():
+        try:
+            saved.append(SignedTreeHead.from_json(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            _refuse(f"{path} is not a signed tree head: {error}")
+    m = bootstrap()
+    started = time.monotonic()
+    try:
+        total = m.store.max_position()
+        with Progress(
+            TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"), EventsPerSecond(), TimeElapsedColumn()
+        ) as bar:
+            task = bar.add_task("verify", total=total)
+            report = verify_store(
+                m.transparency.read_events,
+                m.write_engine,
+                m.transparency.public_key,
+                saved,
+                progress=lambda events: bar.update(task, completed=events, total=max(total, events)),
+            )
+    finally:
+        m.close()
+    seconds = max(time.monotonic() - started, 1e-3)
+    if report.finding is not None:
+        typer.echo(f"TAMPERED ({report.finding.kind}) at position {report.finding.position}: {report.finding.message}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(
+        f"verified {report.events:,} events in {seconds:.1f} s ({report.events / seconds:,.0f} events/s): "
+        f"{report.logged:,} match the transparency log, {report.heads_checked} signed head(s) match; "
+        f"root at {report.events:,} events {report.root.hex()}"
+    )
+    if report.skipped_positions:
+        typer.echo(f"{report.skipped_positions:,} notification ids were never used (rolled-back writes skip them)")
 
 
 @cli.command("recheck-prescriptions")

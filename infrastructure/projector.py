@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from eventsourcing.persistence import PersistenceError
-from infrastructure.eventstore import Clinic
+from infrastructure.eventstore import Clinic, StoreUnavailableError
 from infrastructure.database import LockHeldError
 from projections.base import PositionMovedError, Projector, advance_together, create_read_models
 from projections.shadow import ShadowBuild, SwapBlockedError
@@ -47,6 +47,9 @@ class ProjectionWorker:
             projector.attach(lambda originator_id, version: app.repository.get(originator_id, version=version))
         self.poll_seconds = poll_seconds
         self.after_progress: list[Callable[[], None]] = []
+        self.followers: list[Callable[[], int]] = []
+        """Other followers of the log (the transparency log) run after the projectors each round; each answers
+        how many events it took in."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,6 +104,13 @@ class ProjectionWorker:
             except (DBAPIError, PersistenceError) as error:
                 log.warning("projection paused: %s", error)
                 covered = 0
+            for follower in self.followers:
+                try:
+                    covered += follower()
+                except (DBAPIError, PersistenceError, StoreUnavailableError) as error:
+                    log.warning("%s paused: %s", getattr(follower, "__qualname__", "follower"), error)
+                except Exception:
+                    log.exception("%s failed; it will retry", getattr(follower, "__qualname__", "follower"))
             if covered:
                 for callback in self.after_progress:
                     callback()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import os
 import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +22,11 @@ DEVELOPMENT_JWT_SECRET = "medledger-embedded-development-secret-do-not-use-in-pr
 
 
 class MissingSecretError(RuntimeError):
-    """Raised when a production deployment starts without MEDLEDGER_JWT_SECRET."""
+    """Raised when a production deployment starts without MEDLEDGER_JWT_SECRET or MEDLEDGER_LOG_SIGNING_KEY."""
+
+
+class InvalidSecretError(ValueError):
+    """Raised when MEDLEDGER_LOG_SIGNING_KEY is neither an Ed25519 private key in PEM nor 32 bytes in base64."""
 
 
 class Settings(BaseSettings):
@@ -30,6 +39,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "medledger"
     jwt_secret: SecretStr | None = None
+    log_signing_key: SecretStr | None = None
+    log_head_interval_seconds: float = Field(60.0, gt=0)
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     patient_cancel_cutoff_hours: int = 24
@@ -85,6 +96,31 @@ class Settings(BaseSettings):
         )
         return DEVELOPMENT_JWT_SECRET
 
+    @cached_property
+    def log_signing_private_key(self) -> Ed25519PrivateKey:
+        """The transparency log's Ed25519 signing key: from the environment, or in embedded mode a key made once
+        and kept under the data directory."""
+        if self.log_signing_key is not None:
+            return parse_signing_key(self.log_signing_key.get_secret_value())
+        if not self.embedded:
+            raise MissingSecretError(
+                "MEDLEDGER_LOG_SIGNING_KEY must be set when MEDLEDGER_DATABASE_URL is set "
+                "(an Ed25519 private key: PEM, or its 32 raw bytes in base64)."
+            )
+        path = self.data_dir / "log-signing-key.pem"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(pem)
+        print(
+            f"WARNING: MEDLEDGER_LOG_SIGNING_KEY is not set; signing tree heads with the development key kept in {path}. "
+            "Never run like this outside a developer's machine.",
+            file=sys.stderr,
+        )
+        return parse_signing_key(path.read_text())
+
     @property
     def storage_timeout_whole_seconds(self) -> int:
         return max(1, math.ceil(self.storage_timeout_seconds))
@@ -139,3 +175,20 @@ class Settings(BaseSettings):
         url = (self.read_database_url if replica and self.read_database_url else self.database_url) or ""
         scheme, rest = url.split("://", 1)
         return f"postgresql+psycopg://{rest}" if scheme in {"postgres", "postgresql"} else url
+
+
+def parse_signing_key(text: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM (PKCS#8) or from its 32 raw bytes in base64."""
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = load_pem_private_key(text.encode(), password=None)
+            if isinstance(key, Ed25519PrivateKey):
+                return key
+        else:
+            raw = base64.b64decode(text, validate=True)
+            if len(raw) == 32:
+                return Ed25519PrivateKey.from_private_bytes(raw)
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidSecretError("MEDLEDGER_LOG_SIGNING_KEY is not an Ed25519 private key (PEM, or 32 bytes in base64).")
