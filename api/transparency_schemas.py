@@ -36,7 +36,9 @@ class InclusionProofPublic(BaseModel):
     tree_size: int
     leaf_hash: str = Hex
     audit_path: list[str] = Field(description="Hashes from the leaf's sibling up to the root's child, hexadecimal.")
-    event: LoggedEvent | None = Field(description="The event the store holds at this position, if it still holds one.")
+    event: LoggedEvent | None = Field(
+        description="The event the store holds at this position, if it still holds one; for auditors only (admins read no clinical content)."
+    )
 
 
 class ConsistencyProofPublic(BaseModel):

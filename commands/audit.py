@@ -431,3 +431,12 @@ def patient_report(
     with read_recorded(svc, actor, "patient report", access, Shown.HISTORY, access.patient_id):
         rows = {uid: rows_of(histories, records[UUID(uid)], wanted) for uid, wanted in versions.items()}
     return RowPage([rows[uid][version] for _, uid, version in chosen], len(changes), page, page_size)
+
+
+def stored_event_read(svc: Services, histories: Histories, actor: Actor, record_id: UUID) -> AbstractContextManager[None]:
+    """The read log entry for showing an auditor one stored event of a record as the store holds it (the bytes a
+    transparency proof's leaf hashes): a read of the record's history, on the audit basis."""
+    events = histories.events(record_id)
+    owner = owner_of(record_id, events[0]) if events else None
+    rows = [Row(owner, Shown.HISTORY, str(record_id), "audit")] if owner is not None and actor.is_(Role.AUDITOR) else []
+    return reads_recorded(svc, actor, "transparency proof", rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -12,6 +13,7 @@ from api.deps import CurrentActor, MedledgerDep, Paging
 from api.responses import Refusal, errors
 from api.schemas import Page
 from api.transparency_schemas import ConsistencyProofPublic, InclusionProofPublic, PublicKeyPublic, TreeHeadPublic
+from commands.audit import stored_event_read
 from commands.base import Actor, require
 from domain.shared import InvalidInputError, NotFoundError, Role
 from infrastructure.transparency import NotInLogError, public_key_json
@@ -85,7 +87,8 @@ def inclusion_proof(
     position: Annotated[int, Query(ge=1, le=LARGEST, description="The event's position in the event log.")],
     tree_size: TreeSize,
 ) -> dict[str, object]:
-    """The audit path of the event at this position in the tree of tree_size events (404 if that tree lacks it)."""
+    """The audit path of the event at this position in the tree of tree_size events (404 if that tree lacks it),
+    and for auditors the event as the store holds it (a read of its record, in the read log)."""
     _auditing(actor)
     with m.read_engine.connect() as conn:
         try:
@@ -93,17 +96,20 @@ def inclusion_proof(
         except NotInLogError as error:
             raise NotFoundError(f"The transparency log has no such proof: {error}.") from None
     found = [event for event in m.transparency.read_events(position - 1, 1, position) if event.id == position]
-    event = (
-        {
-            "position": found[0].id,
-            "originator_id": str(found[0].originator_id),
-            "originator_version": found[0].originator_version,
-            "topic": found[0].topic,
-            "state": base64.b64encode(found[0].state).decode(),
-        }
-        if found
-        else None
-    )
+    if not actor.is_(Role.AUDITOR):
+        found = []  # admins read no clinical content: the proof, without the event's bytes
+    with stored_event_read(m.services, m.history, actor, found[0].originator_id) if found else nullcontext():
+        event = (
+            {
+                "position": found[0].id,
+                "originator_id": str(found[0].originator_id),
+                "originator_version": found[0].originator_version,
+                "topic": found[0].topic,
+                "state": base64.b64encode(found[0].state).decode(),
+            }
+            if found
+            else None
+        )
     return {
         "position": position,
         "leaf_index": index,

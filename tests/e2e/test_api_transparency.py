@@ -139,3 +139,22 @@ def test_the_standalone_verifier_imports_only_the_standard_library_and_cryptogra
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+def test_an_events_bytes_go_to_auditors_only_and_their_read_is_logged(clinic: Clinic) -> None:
+    admin = clinic.admin()
+    auditor = clinic.staff(admin, "auditor")
+    patient = clinic.patient()
+    notifications = clinic.medledger.store.recorder.select_notifications(start=1, limit=10_000)
+    opened = next(n.id for n in notifications if str(n.originator_id) == patient.profile_id)  # the patient's record
+    size = signed(clinic, auditor)["tree_size"]
+
+    for_admin = clinic.read(admin, "/audit/log/proofs/inclusion", position=opened, tree_size=size)
+    for_auditor = clinic.read(auditor, "/audit/log/proofs/inclusion", position=opened, tree_size=size)
+
+    assert for_admin["event"] is None and for_admin["leaf_hash"] == for_auditor["leaf_hash"]
+    assert for_auditor["event"]["position"] == opened
+    log = clinic.read(patient, f"/patients/{patient.profile_id}/reads", after=clinic.latest())["items"]
+    assert [(r["action"], r["reader_id"], r["basis"]) for r in log if r["shown"] == "history"] == [
+        ("transparency proof", auditor.account_id, "audit")
+    ]
