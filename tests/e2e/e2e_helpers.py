@@ -193,6 +193,22 @@ class Clinic:
         self.clock.advance(seconds=(moment - self.clock.now).total_seconds())
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+AMLODIPINE = {
+    "medication": {"name": "amlodipine", "strength": "5 mg", "form": "tablet"},
+    "dose": "1 tablet",
+    "route": "oral",
+    "frequency": "once_daily",
+    "duration_days": 30,
+    "quantity": 30,
+}
+
+
+def posted(clinic: Clinic, user: User, path: str, payload: dict[str, Any] | None = None, status: int = 200) -> dict[str, Any]:
+    """POSTs the payload as the user and asserts the status; answers the body."""
+    return expect(clinic.client.post(path, headers=user.headers, json=payload), status)
+
+
 def position(answer: dict[str, Any]) -> int:
     assert isinstance(answer["position"], int), answer
     return answer["position"]

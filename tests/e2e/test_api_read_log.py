@@ -7,21 +7,7 @@ from typing import Any
 
 import pytest
 
-from e2e_helpers import Clinic, User, expect
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
-AMLODIPINE = {
-    "medication": {"name": "amlodipine", "strength": "5 mg", "form": "tablet"},
-    "dose": "1 tablet",
-    "route": "oral",
-    "frequency": "once_daily",
-    "duration_days": 30,
-    "quantity": 30,
-}
-
-
-def post(clinic: Clinic, user: User, path: str, payload: dict[str, Any] | None = None, status: int = 200) -> dict[str, Any]:
-    return expect(clinic.client.post(path, headers=user.headers, json=payload), status)
+from e2e_helpers import AMLODIPINE, PNG, Clinic, User, expect, posted as post
 
 
 class Cast:
