@@ -166,6 +166,8 @@ class TransparencyLog:
         self.head_interval_seconds = head_interval_seconds
         self.now_ms = now_ms
         self._last_head_check = 0.0
+        self._appended_to = 0
+        """The last position this process saw in the tree: a round with nothing newer in the store reads nothing."""
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -177,7 +179,7 @@ class TransparencyLog:
         round, so the projectors are not held up) and, when the interval has passed, signs a new head."""
         appended = 0
         frontier = self.log_end()
-        for _ in range(batches):
+        for _ in range(batches if frontier > self._appended_to else 0):
             step = self.append(frontier)
             if not step:
                 break
@@ -196,6 +198,7 @@ class TransparencyLog:
         answers how many. Another process that appended them first makes this batch roll back (answers 0)."""
         with self.engine.connect() as conn:
             size, position = _end(conn)
+        self._appended_to = position
         if position >= frontier:
             return 0
         events = self.read_events(position, batch, frontier)
