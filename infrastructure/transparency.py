@@ -41,6 +41,11 @@ from infrastructure.merkle import (
 
 log = logging.getLogger("medledger.transparency")
 
+APPEND_INTERVAL_SECONDS = 1.0
+APPEND_AT_ONCE = 500
+"""The tree is appended to at most once a second unless 500 events wait: a round costs five round trips whatever
+it appends, and appended event by event under load it cost the projector process more than the projectors."""
+
 metadata = MetaData()
 
 leaves = Table(
@@ -157,6 +162,7 @@ class TransparencyLog:
         key: Ed25519PrivateKey,
         head_interval_seconds: float,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        append_interval_seconds: float = APPEND_INTERVAL_SECONDS,
     ) -> None:
         self.engine = engine
         self.read_events = read_events
@@ -167,6 +173,8 @@ class TransparencyLog:
         self.now_ms = now_ms
         self._last_head_check = 0.0
         self._appended_to = 0
+        self.append_interval_seconds = append_interval_seconds
+        self._last_append = 0.0
         """The last position this process saw in the tree: a round with nothing newer in the store reads nothing."""
 
     def create_tables(self) -> None:
@@ -179,11 +187,15 @@ class TransparencyLog:
         round, so the projectors are not held up) and, when the interval has passed, signs a new head."""
         appended = 0
         frontier = self.log_end()
-        for _ in range(batches if frontier > self._appended_to else 0):
+        pending = frontier - self._appended_to
+        due = pending >= APPEND_AT_ONCE or time.monotonic() - self._last_append >= self.append_interval_seconds
+        for _ in range(batches if pending > 0 and due else 0):
             step = self.append(frontier)
             if not step:
                 break
             appended += step
+        if appended:
+            self._last_append = time.monotonic()
         if time.monotonic() - self._last_head_check >= self.head_interval_seconds:
             self._last_head_check = time.monotonic()
             with self.engine.connect() as conn:
