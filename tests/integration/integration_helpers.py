@@ -135,3 +135,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
             return False
         time.sleep(interval)
     return True
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The environment a `medledger` command needs to reach the same storage as these settings."""
+    env = {
+        "MEDLEDGER_DATA_DIR": str(settings.data_dir),
+        "MEDLEDGER_JWT_SECRET": settings.jwt_key,
+        "MEDLEDGER_LOG_SIGNING_KEY": settings.log_signing_key.get_secret_value() if settings.log_signing_key else "",
+        "MEDLEDGER_PASSWORD_HASHING": settings.password_hashing,
+        "MEDLEDGER_POOL_SIZE": "2",
+    }
+    if settings.database_url:
+        env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")
+    return env

@@ -5,21 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from infrastructure.cli import cli
-from infrastructure.settings import Settings
-from integration_helpers import PROJECTOR_NAMES, book_many, midnight_after, open_doctor, open_patient, projector_positions, read_model_rows, running
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    env = {
-        "MEDLEDGER_DATA_DIR": str(settings.data_dir),
-        "MEDLEDGER_JWT_SECRET": settings.jwt_key,
-        "MEDLEDGER_LOG_SIGNING_KEY": settings.log_signing_key.get_secret_value() if settings.log_signing_key else "",
-        "MEDLEDGER_PASSWORD_HASHING": settings.password_hashing,
-        "MEDLEDGER_POOL_SIZE": "2",
-    }
-    if settings.database_url:
-        env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")
-    return env
+from integration_helpers import PROJECTOR_NAMES, book_many, environment, midnight_after, open_doctor, open_patient, projector_positions, read_model_rows, running
 
 
 def test_an_unknown_read_model_exits_2_listing_the_valid_ones_and_touches_nothing(backend: str, make_settings, clock) -> None:

@@ -22,7 +22,7 @@ from infrastructure.cli import cli
 from infrastructure.merkle import root_of, verify_consistency, verify_inclusion
 from infrastructure.settings import InvalidSecretError, MissingSecretError, Settings
 from infrastructure.transparency import SignedTreeHead, event_leaf, heads, leaves, nodes, verify_store
-from integration_helpers import open_doctor, open_patient, running, wait_until
+from integration_helpers import environment, open_doctor, open_patient, running, wait_until
 
 from tests.conftest import POSTGRES_URL
 
@@ -288,14 +288,3 @@ def test_without_a_signing_key_postgres_refuses_to_start_and_the_embedded_mode_m
             make_settings("sqlite", log_signing_key=wrong).log_signing_private_key  # noqa: B018
 
 
-def environment(settings: Settings) -> dict[str, str]:
-    env = {
-        "MEDLEDGER_DATA_DIR": str(settings.data_dir),
-        "MEDLEDGER_JWT_SECRET": settings.jwt_key,
-        "MEDLEDGER_LOG_SIGNING_KEY": settings.log_signing_key.get_secret_value() if settings.log_signing_key else "",
-        "MEDLEDGER_PASSWORD_HASHING": settings.password_hashing,
-        "MEDLEDGER_POOL_SIZE": "2",
-    }
-    if settings.database_url:
-        env.update(MEDLEDGER_DATABASE_URL=settings.database_url, MEDLEDGER_DATABASE_SCHEMA=settings.database_schema or "")
-    return env
