@@ -22,6 +22,7 @@ from api.routes import (
     chart,
     consultations,
     doctors,
+    erasure,
     operations,
     patients,
     prescriptions,
@@ -71,7 +72,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency)
+    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency, erasure)
     for router in (module.router for module in routers):
         app.include_router(router)
 

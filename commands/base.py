@@ -84,15 +84,29 @@ class LoginPolicy:
     lockouts: tuple[timedelta, ...]
 
 
-class Blobs(Protocol):
-    """Content-addressed attachment bytes."""
+class Eraser(Protocol):
+    """Carries out an approved erasure: the patient's data key, attachments and cached answers go for ever."""
 
-    def put(self, content: bytes) -> str:
-        """Stores the bytes; answers their SHA-256 (hex), which is their key."""
+    def erase(self, patient_id: str) -> None: ...
+
+    def erased(self, patient_id: str) -> bool:
+        """Whether the patient's data key is destroyed."""
         ...
 
-    def get(self, sha256: str) -> bytes:
+
+class Blobs(Protocol):
+    """A patient's attachment bytes, addressed by their content."""
+
+    def put(self, content: bytes, patient_id: str) -> str:
+        """Stores the patient's bytes; answers their SHA-256 (hex), which is their key."""
+        ...
+
+    def get(self, sha256: str, patient_id: str) -> bytes:
         """The bytes under this key, re-hashed; AttachmentIntegrityError if they are missing or do not match."""
+        ...
+
+    def erase(self, patient_id: str) -> int:
+        """Deletes every attachment of the patient; answers how many."""
         ...
 
 
@@ -131,6 +145,7 @@ class Services:
     prescriptions: PrescriptionIndex
     prescription_validity: timedelta
     blobs: Blobs
+    eraser: Eraser
 
 
 @dataclass(frozen=True)

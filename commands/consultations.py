@@ -223,7 +223,7 @@ def add_attachment(svc: Services, cmd: AddAttachment, actor: Actor) -> Outcome:
 
     def act(c: Consultation) -> None:
         c.attach(attachment_id, cmd.kind.value, cmd.filename, content_type, len(cmd.content), sha256, svc.clock(), actor.cause)
-        svc.blobs.put(cmd.content)
+        svc.blobs.put(cmd.content, c.patient_id)
 
     outcome = _record(svc, cmd.consultation_id, actor, act)
     return Outcome(attachment_id, outcome.position, created=outcome.position is not None)
@@ -316,5 +316,5 @@ def read_attachment(svc: Services, consultation_id: str, attachment_id: str, act
     if not access.clinical or attachment is None:
         raise RecordNotFoundError(f"No attachment {attachment_id} on consultation {consultation_id}.")
     with read_recorded(svc, actor, "attachment download", access, Shown.ATTACHMENT, attachment_id):
-        content = svc.blobs.get(attachment["sha256"])
+        content = svc.blobs.get(attachment["sha256"], consultation.patient_id)
     return AttachmentContent(attachment["filename"], attachment["content_type"], attachment["sha256"], content)

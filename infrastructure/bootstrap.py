@@ -12,6 +12,8 @@ from commands.base import Clock, LoginPolicy, Services
 from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
+from infrastructure.encryption import Keyring
+from infrastructure.erasure import DataEraser
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.history import StreamHistory
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
@@ -27,6 +29,7 @@ from infrastructure.security import Passwords, Tokens
 from infrastructure.settings import Settings
 from infrastructure.transparency import TransparencyLog
 from infrastructure.write_limits import WriteLimits
+from projections.erasures import erasure_follower
 from projections.projectors import all_projectors
 
 
@@ -76,7 +79,10 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     # event store's tables, type and function, and the read-model tables one after the other.
     with exclusive(settings, "schema"):
         write_engine = create_read_model_engine(settings)
-        app = Clinic(env=settings.event_store_env())
+        keyring = Keyring(write_engine, settings.master_keys, recheck_seconds=settings.keyring_recheck_seconds)
+        keyring.create_tables()
+        blob_metadata.create_all(write_engine)
+        app = Clinic(env=settings.event_store_env(), keyring=keyring)
         store = EventStore(
             app,
             group_commit=settings.group_commit,
@@ -102,7 +108,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         transparency.create_tables()
         projection.followers.append(transparency.run_once)
         idempotency_metadata.create_all(write_engine)
-        blob_metadata.create_all(write_engine)
         login_attempts_metadata.create_all(write_engine)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
 
@@ -121,6 +126,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         idempotency = SqlIdempotency(write_engine, idempotency_ttl)
         login_attempts = SqlLoginAttempts(write_engine, login_window, settings.login_address_max_failures)
 
+    blobs = SqlBlobs(write_engine, keyring)
+    eraser = DataEraser(keyring, blobs, idempotency)
+    projection.followers.append(erasure_follower(write_engine, eraser.erase))
     services = Services(
         store=store,
         clock=clock,
@@ -133,7 +141,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         patient_cutoff=timedelta(hours=settings.patient_cancel_cutoff_hours),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         post_visit_access=timedelta(hours=settings.post_visit_access_hours),
-        blobs=SqlBlobs(write_engine),
+        blobs=blobs,
+        eraser=eraser,
         interactions=FileInteractionTables(settings.interaction_table),
         prescriptions=ReadModelPrescriptionIndex(write_engine),
         prescription_validity=timedelta(days=settings.prescription_valid_days),

@@ -17,6 +17,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, StoredEvent, Transcoding
 
+from infrastructure.encryption import ErasedError, Keyring, PatientMapper, data_subject
 from infrastructure.recorders import ClinicPostgresRecorder, ClinicSQLiteRecorder
 
 A = TypeVar("A", bound=Aggregate)
@@ -35,9 +36,19 @@ class DateAsISO(Transcoding):
 
 
 class Clinic(Application[UUID]):
-    """All of the clinic's aggregates share one application sequence (one notification log)."""
+    """All of the clinic's aggregates share one application sequence (one notification log).
+
+    With a keyring, the events of a patient's records are sealed with that patient's data key (see encryption)."""
 
     name = "Clinic"
+    mapper: PatientMapper
+
+    def __init__(self, env: dict[str, str] | None = None, keyring: Keyring | None = None) -> None:
+        self.keyring = keyring
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> PatientMapper:  # type: ignore[override]
+        return PatientMapper(self.construct_transcoder(), self.keyring)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -219,6 +230,10 @@ class RecordedStates:
                 self._entries.move_to_end(aggregate_id)
             return entry
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def remember(self, aggregate: Aggregate) -> None:
         if self.maxsize <= 0:
             return
@@ -300,6 +315,8 @@ class EventStore:
         self._states = RecordedStates(cache_size)
         self._turns = StreamTurns()
         self.after_save: list[Callable[[], None]] = []
+        if app.keyring is not None:
+            app.keyring.on_erasure.append(self._states.clear)
 
     def taking_turns(self, streams: Iterable[UUID]) -> AbstractContextManager[None]:
         """Holds the streams for one decision: commands of this process that also hold them wait their turn."""
@@ -320,6 +337,8 @@ class EventStore:
         ]
 
     def _load(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate | None]:
+        if self.app.keyring is not None:
+            self.app.keyring.refresh()  # an erasure anywhere drops this process's recorded states first
         recorded = {uid: self._states.get(uid) for uid in ids}
         try:
             newer = self.recorder.newer_events({uid: entry[0] if entry else 0 for uid, entry in recorded.items()})
@@ -331,10 +350,14 @@ class EventStore:
         loaded: dict[UUID, Aggregate | None] = {}
         for uid, entry in recorded.items():
             aggregate = pickle.loads(entry[1]) if entry else None
-            for stored in events_of[uid]:
-                aggregate = self.app.mapper.to_domain_event(stored).mutate(aggregate)
-            if events_of[uid] and aggregate is not None:
-                self._states.remember(aggregate)
+            try:
+                for stored in events_of[uid]:
+                    aggregate = self.app.mapper.to_domain_event(stored).mutate(aggregate)
+            except ErasedError:
+                aggregate = None  # its patient's data was erased: the record no longer exists for anyone
+            else:
+                if events_of[uid] and aggregate is not None:
+                    self._states.remember(aggregate)
             loaded[uid] = aggregate
         return loaded
 
@@ -348,15 +371,16 @@ class EventStore:
     def save_soon(self, *aggregates: Aggregate | None) -> Callable[[], int | None]:
         """Hands the aggregates' new events to the group commit and answers a wait for what save answers, so a
         caller can do other work while they are recorded (a read and its read log entry)."""
-        saved, events = [], []
+        saved, stored = [], []
         for aggregate in aggregates:
             new = aggregate.collect_events() if aggregate is not None else []
             if new:
                 saved.append(aggregate)
-                events += new
-        if not events:
+                subject = data_subject(aggregate)
+                stored += [self.app.mapper.encode(e, subject) for e in new]
+        if not stored:
             return lambda: None
-        recorded = self._record([self.app.mapper.to_stored_event(e) for e in events])
+        recorded = self._record(stored)
 
         def outcome() -> int | None:
             try:

@@ -18,10 +18,22 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
+from infrastructure.encryption import ErasedError, seal_prefix
 from infrastructure.eventstore import Clinic, Recorder, StoreUnavailableError
 
 CHECKPOINT = 32
 STATES_BUDGET = 64 * 1024 * 1024  # pickled checkpoints kept in all; the least recently read streams go first
+
+
+@dataclass(frozen=True)
+class ErasedEvent:
+    """An event whose patient's data was erased: where it stands in the record's history, and nothing else."""
+
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    patient_id: str
+    erased = True
 
 
 @dataclass
@@ -41,6 +53,19 @@ class StreamHistory:
         self.budget = budget
         self._streams: OrderedDict[UUID, _Stream] = OrderedDict()
         self._guard = threading.Lock()
+        if app.keyring is not None:
+            app.keyring.on_erasure.append(self.forget)
+
+    def forget(self) -> None:
+        """Drops every stream read (after an erasure: what was decrypted of it must not outlive the key)."""
+        with self._guard:
+            self._streams.clear()
+
+    def _decode(self, stored: Any) -> Any:
+        try:
+            return self.app.mapper.to_domain_event(stored)
+        except ErasedError as erased:
+            return ErasedEvent(stored.originator_id, stored.originator_version, stored.topic, erased.patient_id)
 
     def _stream(self, record_id: UUID) -> _Stream:
         with self._guard:
@@ -62,14 +87,17 @@ class StreamHistory:
             except PersistenceError as error:
                 raise StoreUnavailableError(str(error)) from error
             if newer:
-                stream.events = [*stream.events, *(self.app.mapper.to_domain_event(s) for s in newer)]
+                stream.events = [*stream.events, *(self._decode(s) for s in newer)]
         return stream
 
     def events(self, record_id: UUID) -> Sequence[Any]:
         return self._caught_up(record_id).events
 
     def state_at(self, record_id: UUID, version: int) -> Aggregate | None:
-        """Reads the store only for a version this process has not read yet: those it has cannot change."""
+        """Reads the store only for a version this process has not read yet: those it has cannot change.
+        ErasedError if the record's patient was erased."""
+        if self.app.keyring is not None:
+            self.app.keyring.refresh()
         stream = self._stream(record_id)
         if len(stream.events) < version:
             stream = self._caught_up(record_id)
@@ -80,6 +108,8 @@ class StreamHistory:
             start = max((v for v in stream.states if v <= version), default=0)
             record = pickle.loads(stream.states[start]) if start else None
             for event in stream.events[start:version]:
+                if isinstance(event, ErasedEvent):
+                    raise ErasedError(event.patient_id)
                 record = event.mutate(record)
                 reached = event.originator_version
                 if reached % self.checkpoint == 0 and reached not in stream.states:
@@ -89,12 +119,13 @@ class StreamHistory:
         return record
 
     def openings_mentioning(self, text: str) -> Sequence[Any]:
-        """First events whose stored bytes contain the text (or, for an id, its hex form, as UUIDs are encoded);
-        with payloads compressed or encrypted, every first event is decoded instead."""
+        """First events whose stored bytes contain the text (or, for an id, its hex form, as UUIDs are encoded;
+        or, for a patient's id, the start of every state sealed with their key); with payloads compressed or
+        encrypted with the library's cipher, every first event is decoded instead. Erased ones are left out."""
         mapper = self.app.mapper
         needles = [text.encode()]
         try:
-            needles.append(UUID(text).hex.encode())
+            needles += [UUID(text).hex.encode(), seal_prefix(text)]
         except ValueError:
             pass
         try:
@@ -104,4 +135,4 @@ class StreamHistory:
                 stored = self.recorder.openings_containing(*needles)
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
-        return [mapper.to_domain_event(s) for s in stored]
+        return [event for event in map(mapper.decode_unless_erased, stored) if event is not None]

@@ -92,6 +92,15 @@ class SqlIdempotency:
             conn.execute(delete(idempotency_keys).where(idempotency_keys.c.scope == scope))
 
 
+    def forget_mentioning(self, text: str) -> int:
+        """Deletes the kept answers whose key or body mentions the text (an erased patient's id)."""
+        pattern = f"%{text}%"
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.body.like(pattern) | idempotency_keys.c.scope.like(pattern))
+            ).rowcount
+
+
 class RedisIdempotency:
     def __init__(self, client: redis.Redis, prefix: str, ttl: timedelta) -> None:
         self.client = client
@@ -120,3 +129,13 @@ class RedisIdempotency:
 
     def release(self, scope: str) -> None:
         self.client.delete(self._key(scope))
+
+    def forget_mentioning(self, text: str) -> int:
+        """Deletes the kept answers whose key or body mentions the text (an erased patient's id)."""
+        forgotten = 0
+        for key in self.client.scan_iter(match=self._key("*"), count=500):
+            raw = self.client.get(key)
+            name = key if isinstance(key, bytes) else str(key).encode()
+            if raw is not None and (text.encode() in raw or text.encode() in name):
+                forgotten += self.client.delete(key)
+        return forgotten

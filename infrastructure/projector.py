@@ -71,7 +71,7 @@ class ProjectionWorker:
         """
         frontier = self._frontier()
         covered = 0
-        decode = self.app.mapper.to_domain_event
+        decode = self.app.mapper.decode_unless_erased
         try:
             while step := advance_together(self.engine, self.projectors, self._read_log, decode, frontier, LIVE_BATCH):
                 covered += step
@@ -86,7 +86,7 @@ class ProjectionWorker:
             log.warning("projectors could not advance together; each goes on its own", exc_info=True)
         for projector in self.projectors:
             try:
-                while step := projector.catch_up(self.engine, self._read_log, self.app.mapper.to_domain_event, frontier):
+                while step := projector.catch_up(self.engine, self._read_log, self.app.mapper.decode_unless_erased, frontier):
                     covered += step
             except PositionMovedError:
                 log.info("projector %s: another worker moved first; catching up from its position", projector.name)
@@ -152,7 +152,7 @@ class ProjectionWorker:
         return [p.name for p in chosen]
 
     def _rebuild(self, shadow: ShadowBuild, progress: RebuildProgress) -> None:
-        name, decode = shadow.projector.name, self.app.mapper.to_domain_event
+        name, decode = shadow.projector.name, self.app.mapper.decode_unless_erased
         shadow.create(self.engine)
         try:
             self._catch_up_shadow(shadow, progress)
@@ -179,7 +179,7 @@ class ProjectionWorker:
 
     def _catch_up_shadow(self, shadow: ShadowBuild, progress: RebuildProgress) -> None:
         """Follows the log until what is left for the swap to apply is less than one batch."""
-        decode = self.app.mapper.to_domain_event
+        decode = self.app.mapper.decode_unless_erased
         while True:
             frontier = self._frontier()
             position = shadow.position(self.engine)

@@ -55,7 +55,8 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
         ).format(table)
         self._openings = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_version = 1 AND (position(%b::bytea in state) > 0 OR position(%b::bytea in state) > 0) "
+            "WHERE originator_version = 1 AND (position(%b::bytea in state) > 0 OR position(%b::bytea in state) > 0 "
+            "OR position(%b::bytea in state) > 0) "
             "ORDER BY notification_id"
         ).format(table)
         rows = "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} WHERE notification_id > %b "
@@ -143,15 +144,22 @@ class ClinicPostgresRecorder(PostgresApplicationRecorder):
             return {row[0]: row[1] for row in cursor.fetchall()}
 
     def openings_containing(self, *texts: bytes) -> list[StoredEvent]:
-        """The first event of each stream whose stored state contains one of the (one or two) byte strings, in log order."""
-        first, second = (*texts, texts[0])[:2]
+        """The first event of each stream whose stored state contains one of the (one to three) byte strings, in log order."""
         with self._connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
-            cursor.execute(self._openings, (first, second))
+            cursor.execute(self._openings, _three(texts))
             return [StoredEvent(row[0], row[1], row[2], bytes(row[3])) for row in cursor.fetchall()]
 
 
 RECONNECT_GIVE_UP_SECONDS = 1.0
+
+
+def _three(texts: Sequence[bytes]) -> tuple[bytes, bytes, bytes]:
+    """One to three needles as exactly three (the first repeated), for the openings query's parameters."""
+    if not 1 <= len(texts) <= 3:
+        raise ValueError("openings_containing takes one to three byte strings")
+    first, second, third = (*texts, texts[0], texts[0])[:3]
+    return first, second, third
 
 
 def bound_to_connections(datastore: PostgresDatastore) -> None:
@@ -209,11 +217,10 @@ class ClinicSQLiteRecorder(SQLiteApplicationRecorder):
             return {UUID(row[0]): row[1] for row in cursor.fetchall()}
 
     def openings_containing(self, *texts: bytes) -> list[StoredEvent]:
-        first, second = (*texts, texts[0])[:2]
         statement = (
             f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE originator_version = 1 AND (instr(state, ?) > 0 OR instr(state, ?) > 0) ORDER BY rowid"
+            "WHERE originator_version = 1 AND (instr(state, ?) > 0 OR instr(state, ?) > 0 OR instr(state, ?) > 0) ORDER BY rowid"
         )
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (first, second))
+            cursor.execute(statement, _three(texts))
             return [StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in cursor.fetchall()]

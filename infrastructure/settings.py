@@ -18,15 +18,17 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infrastructure.encryption import MasterKeys
+
 DEVELOPMENT_JWT_SECRET = "medledger-embedded-development-secret-do-not-use-in-production"
 
 
 class MissingSecretError(RuntimeError):
-    """Raised when a production deployment starts without MEDLEDGER_JWT_SECRET or MEDLEDGER_LOG_SIGNING_KEY."""
+    """Raised when a production deployment starts without MEDLEDGER_JWT_SECRET, MEDLEDGER_LOG_SIGNING_KEY or MEDLEDGER_MASTER_KEY."""
 
 
 class InvalidSecretError(ValueError):
-    """Raised when MEDLEDGER_LOG_SIGNING_KEY is neither an Ed25519 private key in PEM nor 32 bytes in base64."""
+    """Raised when a key from the environment is not in its form (MEDLEDGER_LOG_SIGNING_KEY, MEDLEDGER_MASTER_KEY)."""
 
 
 class Settings(BaseSettings):
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     log_signing_key: SecretStr | None = None
     log_head_interval_seconds: float = Field(60.0, gt=0)
+    master_key: SecretStr | None = None
+    previous_master_keys: SecretStr | None = None
+    keyring_recheck_seconds: float = Field(1.0, gt=0)
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     patient_cancel_cutoff_hours: int = 24
@@ -121,6 +126,35 @@ class Settings(BaseSettings):
         )
         return parse_signing_key(path.read_text())
 
+    @cached_property
+    def master_keys(self) -> MasterKeys:
+        """The master key that wraps patients' data keys (and earlier ones that still unwrap, during a rotation):
+        from the environment, or in embedded mode a key made once and kept under the data directory."""
+        previous = tuple(
+            parse_master_key(part, "MEDLEDGER_PREVIOUS_MASTER_KEYS")
+            for part in (self.previous_master_keys.get_secret_value() if self.previous_master_keys else "").split(",")
+            if part.strip()
+        )
+        if self.master_key is not None:
+            return MasterKeys(parse_master_key(self.master_key.get_secret_value(), "MEDLEDGER_MASTER_KEY"), previous)
+        if not self.embedded:
+            raise MissingSecretError(
+                "MEDLEDGER_MASTER_KEY must be set when MEDLEDGER_DATABASE_URL is set (32 random bytes in base64: "
+                "python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')."
+            )
+        path = self.data_dir / "master-key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(base64.b64encode(os.urandom(32)).decode())
+        print(
+            f"WARNING: MEDLEDGER_MASTER_KEY is not set; wrapping patients' data keys with the development key kept in "
+            f"{path}. Never run like this outside a developer's machine.",
+            file=sys.stderr,
+        )
+        return MasterKeys(parse_master_key(path.read_text(), str(path)), previous)
+
     @property
     def storage_timeout_whole_seconds(self) -> int:
         return max(1, math.ceil(self.storage_timeout_seconds))
@@ -175,6 +209,17 @@ class Settings(BaseSettings):
         url = (self.read_database_url if replica and self.read_database_url else self.database_url) or ""
         scheme, rest = url.split("://", 1)
         return f"postgresql+psycopg://{rest}" if scheme in {"postgres", "postgresql"} else url
+
+
+def parse_master_key(text: str, name: str) -> bytes:
+    """A master key: 32 bytes in base64."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidSecretError(f"{name} is not a master key (32 random bytes in base64).")
+    return raw
 
 
 def parse_signing_key(text: str) -> Ed25519PrivateKey:

@@ -7,7 +7,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 
 from projections.tables import metadata, positions
 
@@ -16,10 +16,14 @@ BulkHandler = Callable[[Connection, list[Any]], None]
 LoadVersion = Callable[[Any, int], Any]
 ReadLog = Callable[[int, int, int, Sequence[str]], Sequence[Any]]
 Decode = Callable[[Any], Any]
+"""A notification's domain event, or None if its patient's data was erased."""
 
 
 class PositionMovedError(Exception):
     """Raised when another worker advanced this projector first; the batch is rolled back, not applied twice."""
+
+
+ERASURE_APPROVED = "medledger:PatientErasure.Approved.v1"
 
 
 class Projector:
@@ -30,6 +34,23 @@ class Projector:
     handlers: dict[str, Handler]
     bulk: ClassVar[dict[str, str]] = {}
     """Topics whose consecutive events one method writes in one statement: topic -> method name (events list)."""
+    erased_by: ClassVar[dict[str, str]] = {}
+    """Table -> the column naming the patient whose rows an approved erasure deletes, where it is not `patient_id`."""
+    kept_after_erasure: ClassVar[bool] = False
+    """True for read models that must outlive a patient's erasure (the read log: who opened the record, no content)."""
+
+    def erases_patients(self) -> Projector:
+        """Adds the rule every read model of personal data follows: an approved erasure deletes the patient's rows
+        (the events it had projected from can no longer be opened, so a rebuild projects nothing of them either)."""
+        if not self.kept_after_erasure:
+            self.handlers[ERASURE_APPROVED] = self.erase_patient
+        return self
+
+    def erase_patient(self, conn: Connection, event: Any) -> None:
+        for table in self.tables:
+            column = self.erased_by.get(table.name, "patient_id")
+            if column in table.c:
+                conn.execute(delete(table).where(table.c[column] == event.patient_id))
 
     def attach(self, load: LoadVersion) -> None:
         """Gives the projector the aggregate as of an event's version: load(originator_id, version).
@@ -53,7 +74,9 @@ class Projector:
     def apply(self, conn: Connection, notifications: Sequence[Any], decode: Decode) -> None:
         """Applies the notifications in order; a run of one topic that has a bulk method goes in one call."""
         for topic, run in groupby(notifications, key=attrgetter("topic")):
-            events = [decode(notification) for notification in run]
+            events = [event for event in map(decode, run) if event is not None]  # None: erased, projects to nothing
+            if not events:
+                continue
             if topic in self.bulk:
                 getattr(self, self.bulk[topic])(conn, events)
                 continue

@@ -17,6 +17,7 @@ from projections.base import Projector
 from projections.prescriptions import PrescriptionRecords
 from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
+from projections.erasures import ErasureRequests
 from projections.read_log import ReadLog
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients
 
@@ -27,6 +28,7 @@ def _update(table: Table, conn: Connection, event: Any, **values: Any) -> None:
 
 class AccountDirectory(Projector):
     name = "accounts"
+    erased_by = {"accounts": "profile_id"}
     tables = (accounts,)
 
     def __init__(self) -> None:
@@ -109,6 +111,7 @@ def _patient_values(profile: dict[str, Any]) -> dict[str, Any]:
 
 class PatientDirectory(Projector):
     name = "patients"
+    erased_by = {"patients": "id"}
     tables = (patients,)
 
     def __init__(self) -> None:
@@ -199,4 +202,8 @@ class AppointmentBook(Projector):
 
 
 def all_projectors() -> list[Projector]:
-    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords(), ReadLog()]
+    projectors: list[Projector] = [
+        AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(),
+        ConsultationRecords(), PrescriptionRecords(), ReadLog(), ErasureRequests(),
+    ]
+    return [projector.erases_patients() for projector in projectors]

@@ -15,6 +15,7 @@ from projections.queries import Page, _page
 
 class ReadLog(Projector):
     name = "reads"
+    kept_after_erasure = True  # who opened an erased patient's record stays accountable; it holds no clinical content
     tables = (record_reads,)
     bulk = {ReadRecord.Recorded.TOPIC: "recorded"}
 

@@ -21,6 +21,7 @@ POSTGRES_URL = os.environ.get("MEDLEDGER_TEST_DATABASE_URL", "postgresql://postg
 REDIS_URL = os.environ.get("MEDLEDGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # an Ed25519 private key: bytes 0..31, base64
+TEST_MASTER_KEY = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="  # a master key: bytes 32..63, base64
 
 
 @cache
@@ -92,6 +93,7 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
             "data_dir": tmp_path / f"data-{uuid4().hex[:8]}",
             "jwt_secret": TEST_SECRET,
             "log_signing_key": TEST_LOG_KEY,
+            "master_key": TEST_MASTER_KEY,
             "password_hashing": "fast",
             "projector_poll_seconds": 0.01,
             # Fuzzing tests send hundreds of writes a minute as one user; the limit has its own tests.
@@ -127,7 +129,7 @@ def clock() -> FakeClock:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def module_system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Medledger]:
     """One system per backend for a whole module of tests that never collide (no projector, real clock)."""
-    values: dict[str, object] = {"data_dir": tmp_path_factory.mktemp("data"), "jwt_secret": TEST_SECRET, "log_signing_key": TEST_LOG_KEY, "password_hashing": "fast"}
+    values: dict[str, object] = {"data_dir": tmp_path_factory.mktemp("data"), "jwt_secret": TEST_SECRET, "log_signing_key": TEST_LOG_KEY, "master_key": TEST_MASTER_KEY, "password_hashing": "fast"}
     schema = f"test_{uuid4().hex[:16]}"
     if request.param == "postgres":
         need_postgres()

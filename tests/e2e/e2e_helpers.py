@@ -277,6 +277,7 @@ def server_environment(settings: Settings, **extra: str) -> dict[str, str]:
         MEDLEDGER_DATA_DIR=str(settings.data_dir),
         MEDLEDGER_JWT_SECRET=settings.jwt_key,
         MEDLEDGER_LOG_SIGNING_KEY=settings.log_signing_key.get_secret_value() if settings.log_signing_key else "",
+        MEDLEDGER_MASTER_KEY=settings.master_key.get_secret_value() if settings.master_key else "",
         MEDLEDGER_PASSWORD_HASHING=settings.password_hashing,
         MEDLEDGER_PROJECTOR=settings.projector,
         MEDLEDGER_PROJECTOR_POLL_SECONDS="0.01",

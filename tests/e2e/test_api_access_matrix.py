@@ -18,7 +18,7 @@ from api.app import create_app
 from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, expect, iso, position
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
-from tests.conftest import POSTGRES_URL, TEST_LOG_KEY, TEST_SECRET, FakeClock, drop_schema, need_postgres
+from tests.conftest import POSTGRES_URL, TEST_LOG_KEY, TEST_MASTER_KEY, TEST_SECRET, FakeClock, drop_schema, need_postgres
 
 CLINICAL, ADMINISTRATIVE, NONE = "clinical", "administrative", "none"
 A, B = "A", "B"
@@ -467,6 +467,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "data_dir": tmp_path_factory.mktemp("access-matrix"),
         "jwt_secret": TEST_SECRET,
         "log_signing_key": TEST_LOG_KEY,
+        "master_key": TEST_MASTER_KEY,
         "password_hashing": "fast",
         "projector_poll_seconds": 0.01,
         "access_token_minutes": 120,

@@ -83,6 +83,7 @@ def environment(settings: Settings) -> dict[str, str | None]:
         "MEDLEDGER_DATABASE_SCHEMA": settings.database_schema,
         "MEDLEDGER_JWT_SECRET": secret,
         "MEDLEDGER_LOG_SIGNING_KEY": settings.log_signing_key.get_secret_value() if settings.log_signing_key else None,
+        "MEDLEDGER_MASTER_KEY": settings.master_key.get_secret_value() if settings.master_key else None,
         "MEDLEDGER_POOL_SIZE": "2",
         "MEDLEDGER_PASSWORD_HASHING": "fast",
     }

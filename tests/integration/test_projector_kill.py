@@ -45,6 +45,7 @@ def environment(settings: Settings) -> dict[str, str]:
         MEDLEDGER_DATA_DIR=str(settings.data_dir),
         MEDLEDGER_JWT_SECRET=settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
         MEDLEDGER_LOG_SIGNING_KEY=settings.log_signing_key.get_secret_value() if settings.log_signing_key else "",
+        MEDLEDGER_MASTER_KEY=settings.master_key.get_secret_value() if settings.master_key else "",
         MEDLEDGER_PASSWORD_HASHING=settings.password_hashing,
         MEDLEDGER_PROJECTOR=settings.projector,
     )
