@@ -23,6 +23,7 @@ from domain.shared import (
     DomainError,
     ForbiddenError,
     InvalidInputError,
+    GoneError,
     NotFoundError,
     RateLimitedError,
 )
@@ -48,6 +49,7 @@ STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (AuthenticationError, 401),
     (ForbiddenError, 403),
     (NotFoundError, 404),
+    (GoneError, 410),
     (ConflictError, 409),
     (RateLimitedError, 429),
 ]

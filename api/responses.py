@@ -40,6 +40,7 @@ MEANING = {
     401: "Not authenticated: no bearer token, or one that is malformed, expired, foreign-signed or revoked.",
     403: "Known caller without the right to do this.",
     404: "No such record, or one the caller may not know exists.",
+    410: "The record existed, but its patient's data was erased (`erased`): it can never be read again.",
     409: "Conflicts with the record's current state (in `current` where there is one), or the record is busy "
     "(`concurrent_update`, `idempotency_key_in_flight`): read it again and decide.",
     429: "Too many attempts: wait for Retry-After seconds.",

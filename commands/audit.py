@@ -26,6 +26,7 @@ from commands.access import record_access
 from commands.base import Actor, RecordNotFoundError, Services
 from commands.read_log import read_recorded, reads_recorded
 from domain.consultation import ADMINISTRATIVE_FIELDS, Consultation
+from domain.erasure import ErasedEvent, RecordErasedError
 from domain.patients import Patient
 from domain.read_log import Row, Shown
 from domain.shared import ForbiddenError, InvalidInputError, Role
@@ -164,6 +165,8 @@ def event_name(event: Any) -> str:
 
 
 def record_type(opening: Any) -> str:
+    if isinstance(opening, ErasedEvent):
+        return type_name(opening.topic).split(".", 1)[0] or UNKNOWN
     return type_name(getattr(opening, "originator_topic", "") or "") or UNKNOWN
 
 
@@ -224,6 +227,8 @@ class Readable:
     clinical: bool
     patient_id: str | None = None
     basis: str = "audit"
+    erased: bool = False
+    """The record's patient was erased: its events keep their place in the history, and nothing else."""
 
     def read_recorded(self, svc: Services, actor: Actor, action: str) -> AbstractContextManager[None]:
         """Records the read of a patient's record's history while it is answered (read log)."""
@@ -256,11 +261,31 @@ def row(readable: Readable, event: Any, before: dict[str, Any], after: dict[str,
     }
 
 
+def erased_row(readable: Readable, event: ErasedEvent) -> dict[str, Any]:
+    """An erased event's row: where it stands and what kind of change it was (its stored topic); when, who and
+    what were sealed with the patient's key and are gone with it."""
+    return {
+        "record_type": record_type(readable.opening),
+        "record_id": str(readable.record_id),
+        "version": event.originator_version,
+        "recorded_at": None,
+        "event_type": type_name(event.topic),
+        "actor_user_id": UNKNOWN,
+        "actor_role": UNKNOWN,
+        "correlation_id": None,
+        "reason": None,
+        "changes": [],
+        "erased": True,
+    }
+
+
 def rows_of(histories: Histories, readable: Readable, versions: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The rows of the given versions, replaying once from just before the first of them."""
     wanted = sorted(set(versions))
     if not wanted:
         return {}
+    if readable.erased:
+        return {event.originator_version: erased_row(readable, event) for event in readable.events if event.originator_version in wanted}
     record = histories.state_at(readable.record_id, wanted[0] - 1) if wanted[0] > 1 else None
     before = state_of(record)
     rows: dict[int, dict[str, Any]] = {}
@@ -305,6 +330,10 @@ def readable(svc: Services, histories: Histories, actor: Actor, record_id: str) 
     events = histories.events(uid)
     if not events:
         raise RecordNotFoundError(f"No record {record_id}.")
+    if isinstance(events[0], ErasedEvent):
+        if not actor.is_(Role.AUDITOR, Role.ADMIN):
+            raise RecordNotFoundError(f"No record {record_id}.")
+        return Readable(uid, events, clinical=False, erased=True)
     owner = owner_of(uid, events[0])
     if owner is None:
         if not actor.is_(Role.AUDITOR, Role.ADMIN):
@@ -368,6 +397,8 @@ def as_of(
     if moment is not None and version is not None:
         raise InvalidInputError("Ask for a moment (as_of) or a version, not both.", field="version")
     record = readable(svc, histories, actor, record_id)
+    if record.erased:
+        raise RecordErasedError(f"Record {record_id} belonged to a patient whose data was erased.")
     events = record.events
     chosen = version_at(events, moment, version)
     with record.read_recorded(svc, actor, "as of"):

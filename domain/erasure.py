@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.shared import Cause, ConflictError, ForbiddenError, InvalidInputError, stable_id
+from domain.shared import Cause, ConflictError, ForbiddenError, GoneError, InvalidInputError, stable_id
 
 MIN_REASON_LENGTH = 10
 MAX_TEXT_LENGTH = 2000
@@ -31,6 +31,20 @@ class LegalBasis(StrEnum):
     UNLAWFULLY_PROCESSED = "unlawfully_processed"  # (d)
     LEGAL_OBLIGATION = "legal_obligation"  # (e)
     CHILD_INFORMATION_SOCIETY_SERVICE = "child_information_society_service"  # (f)
+
+
+@dataclass(frozen=True)
+class ErasedEvent:
+    """An event whose patient's data was erased: where it stands in its record's history, and nothing else."""
+
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    patient_id: str
+
+
+class RecordErasedError(GoneError):
+    code = "erased"
 
 
 class ErasureStatus(StrEnum):
@@ -66,10 +80,10 @@ class ErasureRequest:
             "legal_basis": self.legal_basis.value,
             "reason": self.reason,
             "requested_by": self.requested_by,
-            "requested_at": self.requested_at,
+            "requested_at": self.requested_at.isoformat(),
             "decision": self.decision,
             "decided_by": self.decided_by,
-            "decided_at": self.decided_at,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
             "decision_note": self.decision_note,
         }
 

@@ -110,6 +110,12 @@ class NotFoundError(DomainError):
     code = "not_found"
 
 
+class GoneError(DomainError):
+    """Raised when a record existed but its content is gone for ever (HTTP 410): its patient's data was erased."""
+
+    code = "gone"
+
+
 class ForbiddenError(DomainError):
     """Raised when the caller is known but may not do this (HTTP 403)."""
 

@@ -18,22 +18,12 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
+from domain.erasure import ErasedEvent
 from infrastructure.encryption import ErasedError, seal_prefix
 from infrastructure.eventstore import Clinic, Recorder, StoreUnavailableError
 
 CHECKPOINT = 32
 STATES_BUDGET = 64 * 1024 * 1024  # pickled checkpoints kept in all; the least recently read streams go first
-
-
-@dataclass(frozen=True)
-class ErasedEvent:
-    """An event whose patient's data was erased: where it stands in the record's history, and nothing else."""
-
-    originator_id: UUID
-    originator_version: int
-    topic: str
-    patient_id: str
-    erased = True
 
 
 @dataclass

@@ -31,6 +31,7 @@ CSV_COLUMNS = (
     "correlation_id",
     "reason",
     "changes",
+    "erased",
 )
 CSV_ANSWER = {
     "description": "The rows as CSV (`?format=csv`): one line per event, the columns of the JSON rows, `changes` as "
@@ -53,13 +54,14 @@ class HistoryRow(BaseModel):
     record_type: str = Field(description="The kind of record, e.g. Appointment, Consultation, PatientCare.")
     record_id: str
     version: int = Field(description="The event's version in its record's stream, from 1.")
-    recorded_at: str = Field(description="When the event was recorded (its timestamp, UTC).")
+    recorded_at: str | None = Field(description="When the event was recorded (its timestamp, UTC); null once erased.")
     event_type: str = Field(description="A stable readable name, e.g. Appointment.Cancelled.")
     actor_user_id: str = Field(description="The account that caused it, as recorded; `system` for the system's own, `unknown` where none was recorded.")
     actor_role: str
     correlation_id: str | None = Field(description="The request's X-Correlation-ID, as recorded.")
     reason: str | None = Field(description="The reason the change gave, where one was given.")
     changes: list[Change] = Field(description="Each field it changed, before and after; secrets redacted.")
+    erased: bool = Field(default=False, description="The record's patient was erased: when, who and what are gone with their key.")
 
 
 class HistoryPage(BaseModel):
@@ -102,7 +104,7 @@ def record_history(record_id: str, actor: CurrentActor, m: MedledgerDep, paging:
 @router.get(
     "/records/{record_id}/as-of",
     response_model=RecordAsOf,
-    responses=errors(refusals=(Refusal("version", "both as_of and version are given"),)),
+    responses=errors(410, refusals=(Refusal("version", "both as_of and version are given"),)),
 )
 def record_as_of(
     record_id: str,
