@@ -128,7 +128,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
 
     blobs = SqlBlobs(write_engine, keyring)
     eraser = DataEraser(keyring, blobs, idempotency)
-    projection.followers.append(erasure_follower(write_engine, eraser.erase))
+    projection.followers.append(erasure_follower(write_engine, eraser.erase, eraser.erased))
     services = Services(
         store=store,
         clock=clock,

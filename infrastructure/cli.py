@@ -261,6 +261,23 @@ def expire_prescriptions() -> None:
         m.close()
 
 
+@cli.command("rotate-master-key")
+def rotate_master_key() -> None:
+    """Re-wrap every patient's data key with MEDLEDGER_MASTER_KEY (the new one), unwrapping with the keys in
+    MEDLEDGER_PREVIOUS_MASTER_KEYS; no event is touched. Safe while the service runs (give its processes both keys
+    until this has finished, then only the new one)."""
+    m = bootstrap()
+    try:
+        keyring = m.store.app.keyring
+        assert keyring is not None
+        rewrapped = keyring.rotate(progress=lambda done: typer.echo(f"re-wrapped {done:,} data keys so far"))
+        counts = keyring.counts()
+    finally:
+        m.close()
+    by_key = ", ".join(f"{count:,} {'destroyed' if key == 'destroyed' else 'under master key ' + key}" for key, count in sorted(counts.items()))
+    typer.echo(f"re-wrapped {rewrapped:,} data keys with master key {keyring.master.current_id}; now {by_key or 'no data keys'}")
+
+
 @cli.command("backfill-visits")
 def backfill_visits() -> None:
     """Record on each patient's care record the access their appointments give, for appointments booked before

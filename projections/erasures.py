@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, Engine, String, Table, insert, select, update
+from sqlalchemy import Column, Connection, DateTime, Engine, String, Table, insert, select, update
 
 from domain.erasure import PatientErasure
 from projections.base import Projector
@@ -24,7 +24,6 @@ erasure_requests = Table(
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("decided_by", String(36)),
     Column("decided_at", DateTime(timezone=True)),
-    Column("carried_out", Boolean, nullable=False, default=False),  # the data key destroyed (approved requests)
 )
 
 
@@ -50,7 +49,6 @@ class ErasureRequests(Projector):
                 legal_basis=e.legal_basis,
                 requested_by=e.cause["user_id"],
                 requested_at=e.requested_at,
-                carried_out=False,
             )
         )
 
@@ -70,21 +68,23 @@ def list_erasure_requests(conn: Connection, status: str | None, page: int, page_
     return _page(conn, query, page, page_size)
 
 
-def erasure_follower(engine: Engine, erase: Callable[[str], None]) -> Callable[[], int]:
+def erasure_follower(engine: Engine, erase: Callable[[str], None], erased: Callable[[str], bool]) -> Callable[[], int]:
     """A follower of the projector loop: carries out approved erasures not yet carried out (the approving request
-    does it at once; this finishes one whose process stopped in between). Answers how many it finished."""
+    does it at once; this finishes one whose process stopped in between). Each approved erasure is checked once
+    per process, against the keyring itself. Answers how many it finished."""
+    checked: set[str] = set()
 
     def run_once() -> int:
         with engine.connect() as conn:
-            waiting = conn.execute(
-                select(erasure_requests.c.request_id, erasure_requests.c.patient_id).where(
-                    erasure_requests.c.status == "erased", erasure_requests.c.carried_out.is_(False)
-                )
-            ).all()
-        for request_id, patient_id in waiting:
-            erase(patient_id)
-            with engine.begin() as conn:
-                conn.execute(update(erasure_requests).where(erasure_requests.c.request_id == request_id).values(carried_out=True))
-        return len(waiting)
+            approved = conn.execute(select(erasure_requests.c.patient_id).where(erasure_requests.c.status == "erased")).scalars().all()
+        finished = 0
+        for patient_id in approved:
+            if patient_id in checked:
+                continue
+            if not erased(patient_id):
+                erase(patient_id)
+                finished += 1
+            checked.add(patient_id)
+        return finished
 
     return run_once

@@ -66,7 +66,6 @@ class ErasureListItem(BaseModel):
     requested_at: datetime
     decided_by: str | None
     decided_at: datetime | None
-    carried_out: bool
 
 
 @router.post("/patients/{patient_id}/erasure-requests", status_code=201, response_model=CommandResult, responses=command(404))
