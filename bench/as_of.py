@@ -35,6 +35,9 @@ from infrastructure.bootstrap import Medledger, bootstrap  # noqa: E402
 from infrastructure.history import StreamHistory  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
 
+LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # a fixed Ed25519 key for tree heads nobody keeps
+MASTER_KEY = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="  # a fixed master key for data keys nobody keeps
+
 OPERATOR = Actor("bench", Role.ADMIN, None, "bench")
 AUDITOR = Actor("bench-auditor", Role.AUDITOR, None, "bench")
 
@@ -91,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         values: dict[str, object] = {"data_dir": Path(folder), "jwt_secret": "bench-" + uuid4().hex * 2, "password_hashing": "fast"}
         if args.database_url:
-            values.update(database_url=args.database_url, database_schema=schema, pool_size=2)
+            values.update(database_url=args.database_url, database_schema=schema, pool_size=2, log_signing_key=LOG_KEY, master_key=MASTER_KEY)
         m = bootstrap(Settings(**values))
         try:
             store = "PostgreSQL" if args.database_url else "SQLite"

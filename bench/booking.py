@@ -50,6 +50,7 @@ from infrastructure.settings import Settings  # noqa: E402
 OPERATOR = Actor("bench", Role.ADMIN, None, "bench")
 SECRET = "bench-secret-" + uuid4().hex
 LOG_KEY = base64.b64encode(os.urandom(32)).decode()
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()  # wraps the bench patients' data keys
 PATIENTS_PER_CLIENT = 40
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLINIC_HOURS = WeeklyAvailability("UTC", 15, {d: ((clock_time(8), clock_time(18)),) for d in EVERY_DAY})
@@ -434,11 +435,11 @@ def main() -> None:
     schema = f"bench_{uuid4().hex[:10]}"
     settings = Settings(
         database_url=args.database_url, database_schema=schema, redis_url=args.redis_url, redis_prefix=schema,
-        jwt_secret=SECRET, log_signing_key=LOG_KEY, password_hashing="fast", projector="external", pool_size=4,
+        jwt_secret=SECRET, log_signing_key=LOG_KEY, master_key=MASTER_KEY, password_hashing="fast", projector="external", pool_size=4,
     )
     env = {
         "MEDLEDGER_DATABASE_URL": args.database_url, "MEDLEDGER_DATABASE_SCHEMA": schema, "MEDLEDGER_REDIS_URL": args.redis_url,
-        "MEDLEDGER_REDIS_PREFIX": schema, "MEDLEDGER_JWT_SECRET": SECRET, "MEDLEDGER_LOG_SIGNING_KEY": LOG_KEY, "MEDLEDGER_PROJECTOR": "external",
+        "MEDLEDGER_REDIS_PREFIX": schema, "MEDLEDGER_JWT_SECRET": SECRET, "MEDLEDGER_LOG_SIGNING_KEY": LOG_KEY, "MEDLEDGER_MASTER_KEY": MASTER_KEY, "MEDLEDGER_PROJECTOR": "external",
         "MEDLEDGER_WRITE_RATE_LIMIT": "100000/minute",  # counted as in production, never reached by the load
     }
     dsn = args.database_url

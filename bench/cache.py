@@ -21,7 +21,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from booking import CLINIC_HOURS, OPERATOR, SECRET, open_doctor, open_patient, slots_from  # noqa: E402
+from booking import CLINIC_HOURS, LOG_KEY, MASTER_KEY, OPERATOR, SECRET, open_doctor, open_patient, slots_from  # noqa: E402
 
 from commands import appointments  # noqa: E402
 from infrastructure.bootstrap import bootstrap  # noqa: E402
@@ -30,7 +30,10 @@ from infrastructure.settings import Settings  # noqa: E402
 
 def cpu_per_booking(database_url: str, cache_size: int, bookings: int, one_patient: bool) -> float:
     schema = f"bench_{uuid4().hex[:10]}"
-    settings = Settings(database_url=database_url, database_schema=schema, pool_size=4, jwt_secret=SECRET, aggregate_cache_size=cache_size)
+    settings = Settings(
+        database_url=database_url, database_schema=schema, pool_size=4, jwt_secret=SECRET,
+        log_signing_key=LOG_KEY, master_key=MASTER_KEY, aggregate_cache_size=cache_size,
+    )
     m = bootstrap(settings)
     try:
         doctors = [open_doctor(m, f"Dr Cache {i}") for i in range(8)]

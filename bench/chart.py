@@ -24,7 +24,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.booking import LOG_KEY, OPERATOR, SECRET, Run, free_port, open_doctor, open_patient, start_server, stop  # noqa: E402
+from bench.booking import LOG_KEY, MASTER_KEY, OPERATOR, SECRET, Run, free_port, open_doctor, open_patient, start_server, stop  # noqa: E402
 from commands import accounts, care, consultations, prescriptions  # noqa: E402
 from commands.base import Actor  # noqa: E402
 from domain.accounts import Account  # noqa: E402
@@ -130,12 +130,12 @@ def main() -> None:
 
     schema = f"bench_{uuid4().hex[:10]}"
     settings = Settings(
-        database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, password_hashing="fast",
+        database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, master_key=MASTER_KEY, password_hashing="fast",
         projector="external",
     )
     env = {
         "MEDLEDGER_DATABASE_URL": args.database_url, "MEDLEDGER_DATABASE_SCHEMA": schema, "MEDLEDGER_JWT_SECRET": SECRET,
-        "MEDLEDGER_LOG_SIGNING_KEY": LOG_KEY, "MEDLEDGER_PROJECTOR": "external",
+        "MEDLEDGER_LOG_SIGNING_KEY": LOG_KEY, "MEDLEDGER_MASTER_KEY": MASTER_KEY, "MEDLEDGER_PROJECTOR": "external",
     }
     print(f"Medledger chart benchmark: {args.consultations} consultations, {args.requests} requests per case, schema {schema}")
     m = bootstrap(settings)

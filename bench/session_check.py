@@ -38,6 +38,7 @@ from infrastructure.settings import Settings  # noqa: E402
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
 LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # a fixed Ed25519 key for tree heads nobody keeps
+MASTER_KEY = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="  # a fixed master key for data keys nobody keeps
 OPERATOR = Actor("bench-operator", Role.ADMIN, None, "bench")
 PASSWORD = "correct-horse-battery"
 
@@ -112,7 +113,7 @@ def main() -> None:
     try:
         bench_store(
             "event store, PostgreSQL",
-            Settings(database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, password_hashing="fast", pool_size=2),
+            Settings(database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, master_key=MASTER_KEY, password_hashing="fast", pool_size=2),
             args.checks,
             args.rotations,
         )

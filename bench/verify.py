@@ -33,6 +33,7 @@ from infrastructure.transparency import verify_store  # noqa: E402
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
 LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # a fixed Ed25519 key for tree heads nobody keeps
+MASTER_KEY = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="  # a fixed master key for data keys nobody keeps
 TOPIC = "medledger.appointment.AppointmentBooked.v1"
 
 
@@ -74,7 +75,7 @@ def main() -> None:
 
     schema = f"bench_{uuid4().hex[:10]}"
     settings = Settings(
-        database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY,
+        database_url=args.database_url, database_schema=schema, jwt_secret=SECRET, log_signing_key=LOG_KEY, master_key=MASTER_KEY,
         password_hashing="fast", projector="external", pool_size=2,
     )
     print(f"Medledger verify benchmark: {args.events:,} events in {args.streams:,} streams, schema {schema}", flush=True)

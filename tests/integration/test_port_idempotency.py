@@ -128,3 +128,16 @@ def test_of_requests_claiming_a_new_key_at_once_exactly_one_reserves_it(keys, co
 
         assert results.count(None) == 1
         assert [type(r).__name__ for r in results if r is not None] == ["IdempotencyKeyInFlightError"] * (contenders - 1)
+
+
+def test_an_erasure_forgets_the_answers_that_name_the_patient_and_keeps_the_others(keys) -> None:
+    patient = str(uuid4())
+    naming, other = new_scope(), new_scope()
+    for scope, body in ((naming, f'{{"id": "{patient}", "position": 7}}'), (other, BODY)):
+        keys.claim(scope, "fingerprint-a")
+        keys.record(scope, 201, body)
+
+    assert keys.forget_mentioning(patient) == 1
+
+    assert keys.claim(naming, "fingerprint-a") is None  # free again: no answer of theirs is replayed
+    assert keys.claim(other, "fingerprint-a") == StoredAnswer(201, BODY)
