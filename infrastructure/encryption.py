@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,7 @@ from domain.shared import Role
 MAGIC = b"\x00mlE1"
 NONCE = 12
 SEALED_HEADER = len(MAGIC) + 16 + NONCE
+_M, _N = len(MAGIC), len(MAGIC) + 16  # where the patient's id begins and ends in a sealed state
 WRAP_CONTEXT = b"medledger data key of "
 
 metadata = MetaData()
@@ -122,6 +124,7 @@ class Keyring:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.on_erasure: list[Callable[[], None]] = []
         self._keys: dict[str, Any] = {}  # patient id -> AESGCM, or _ERASED
+        self._by_name: dict[bytes, Any] = {}  # the same, by the id's 16 bytes as a sealed state names it
         self._lock = threading.Lock()
         self._epoch: int | None = None
         self._checked = 0.0
@@ -151,6 +154,7 @@ class Keyring:
     def _forget(self) -> None:
         with self._lock:
             self._keys.clear()
+            self._by_name.clear()
         for callback in self.on_erasure:
             callback()
 
@@ -164,6 +168,20 @@ class Keyring:
             found = self._load(patient_id, create)
         if found is _ERASED:
             raise ErasedError(patient_id)
+        return found
+
+    def cipher_named(self, name: bytes) -> AESGCM:
+        """cipher(create=False) for the patient a sealed state names by the 16 bytes of their id (the hot path of
+        every decode: no text id is made once the key is known)."""
+        self.refresh()
+        found = self._by_name.get(name)
+        if found is None:
+            patient_id = str(UUID(bytes=name))
+            found = self._keys.get(patient_id) or self._load(patient_id, create=False)
+            with self._lock:
+                self._by_name[name] = found
+        if found is _ERASED:
+            raise ErasedError(str(UUID(bytes=name)))
         return found
 
     def _load(self, patient_id: str, create: bool) -> Any:
@@ -292,6 +310,11 @@ def _associated(stored: StoredEvent) -> bytes:
     return stored.originator_id.bytes + stored.originator_version.to_bytes(8, "big") + stored.topic.encode()
 
 
+@lru_cache(maxsize=65536)
+def _name(patient_id: str) -> bytes:
+    return UUID(patient_id).bytes
+
+
 class PatientMapper(Mapper[UUID]):
     """The application's mapper: seals the events of a patient's records on the way in, opens them on the way out."""
 
@@ -305,20 +328,19 @@ class PatientMapper(Mapper[UUID]):
             return stored
         cipher = self.keyring.cipher(patient_id, create=True)
         nonce = os.urandom(NONCE)
-        sealed = MAGIC + UUID(patient_id).bytes + nonce + cipher.encrypt(nonce, stored.state, _associated(stored))
+        sealed = MAGIC + _name(patient_id) + nonce + cipher.encrypt(nonce, stored.state, _associated(stored))
         return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, sealed)
 
     def open(self, stored: StoredEvent) -> StoredEvent:
         """The stored event with its state in plain JSON; ErasedError if its patient's key was destroyed."""
-        patient_id = sealed_by(stored.state)
-        if patient_id is None:
+        state = stored.state
+        if state[:_M] != MAGIC:
             return stored
         if self.keyring is None:
-            raise ErasedError(patient_id)
-        cipher = self.keyring.cipher(patient_id, create=False)
-        state = bytes(stored.state)
+            raise ErasedError(str(sealed_by(state)))
+        cipher = self.keyring.cipher_named(bytes(state[_M:_N]))
         try:
-            plain = cipher.decrypt(state[len(MAGIC) + 16 : SEALED_HEADER], state[SEALED_HEADER:], _associated(stored))
+            plain = cipher.decrypt(bytes(state[_N:SEALED_HEADER]), bytes(state[SEALED_HEADER:]), _associated(stored))
         except InvalidTag as error:
             raise TamperedStateError(stored) from error
         return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, plain)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -125,6 +125,9 @@ class Keys:
 
     def cipher(self, patient_id: str, *, create: bool) -> AESGCM:
         return self.keys.setdefault(patient_id, AESGCM(os.urandom(32)))
+
+    def cipher_named(self, name: bytes) -> AESGCM:
+        return self.cipher(str(UUID(bytes=name)), create=False)
 
 
 def test_a_sealed_state_names_its_patient_opens_at_its_place_only_and_hides_its_content() -> None:
