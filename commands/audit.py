@@ -258,6 +258,7 @@ def row(readable: Readable, event: Any, before: dict[str, Any], after: dict[str,
         **actor_of(event),
         "reason": reason,
         "changes": diff(administrative(cls, before, readable.clinical), administrative(cls, after, readable.clinical)),
+        "erased": False,
     }
 
 
@@ -416,6 +417,20 @@ def as_of(
     )
 
 
+def refuse_if_erased(svc: Services, actor: Actor, patient_id: str) -> None:
+    """To an auditor or admin, a patient whose data was erased is gone (410), not unknown."""
+    if actor.is_(Role.AUDITOR, Role.ADMIN) and _is_uuid(patient_id) and svc.eraser.erased(patient_id):
+        raise RecordErasedError(f"The data of patient {patient_id} was erased.")
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def patient_records(histories: Histories, patient_id: str) -> list[UUID]:
     """Every stream of the patient's records, found from the store: the patient and each stream whose first
     event names them as its patient (or as the profile of a patient account)."""
@@ -442,6 +457,7 @@ def patient_report(
     if end <= start:
         raise InvalidInputError("`to` must be after `from`.", field="to")
     _may_audit(actor)
+    refuse_if_erased(svc, actor, patient_id)
     access = record_access(svc, actor, patient_id)
     clinical = access.clinical
     records = {

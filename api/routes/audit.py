@@ -123,7 +123,7 @@ def record_as_of(
 @router.get(
     "/patients/{patient_id}/report",
     response_model=HistoryPage,
-    responses={200: CSV_ANSWER, **errors(refusals=(Refusal("to", "`to` is not after `from`"),))},
+    responses={200: CSV_ANSWER, **errors(410, refusals=(Refusal("to", "`to` is not after `from`"),))},
 )
 def patient_report(
     patient_id: str,

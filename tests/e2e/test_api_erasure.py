@@ -138,6 +138,7 @@ def test_after_approval_the_patients_records_read_as_erased_everywhere(clinic: C
     assert "cough" not in str(history).lower()
     expect(clinic.get(cast.auditor, f"/audit/records/{mine['consultation']}/as-of"), 410, "erased")
     expect(clinic.get(cast.patient, f"/audit/records/{mine['consultation']}/history"), 401)
+    expect(clinic.get(cast.auditor, f"/audit/patients/{cast.patient.profile_id}/report", **{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}), 410, "erased")
 
     view = clinic.read(cast.auditor, f"/patients/{cast.patient.profile_id}/erasure")
     assert view["status"] == "erased" and view["key_destroyed"] is True
