@@ -111,6 +111,7 @@ def test_history_rows_say_who_why_when_and_what_changed():
             {"path": "status", "before": "booked", "after": "cancelled"},
             {"path": "visit_access_since", "before": 1, "after": 2},
         ],
+        "erased": False,
     }
     created = {c["path"]: (c["before"], c["after"]) for c in rows[1]["changes"]}
     assert created["status"] == (None, "booked")
