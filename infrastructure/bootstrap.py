@@ -126,8 +126,20 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         idempotency = SqlIdempotency(write_engine, idempotency_ttl)
         login_attempts = SqlLoginAttempts(write_engine, login_window, settings.login_address_max_failures)
 
+    reminders = (
+        ReminderWorker(
+            read_engine,
+            client,
+            settings.redis_prefix,
+            clock,
+            settings.reminder_poll_seconds,
+            timedelta(minutes=settings.reminder_lookback_minutes),
+        )
+        if client is not None
+        else None
+    )
     blobs = SqlBlobs(write_engine, keyring)
-    eraser = DataEraser(keyring, blobs, idempotency)
+    eraser = DataEraser(keyring, blobs, [idempotency, *([reminders] if reminders is not None else [])])
     projection.followers.append(erasure_follower(write_engine, eraser.erase, eraser.erased))
     services = Services(
         store=store,
@@ -161,14 +173,5 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         redis=client,
         history=StreamHistory(app),
         transparency=transparency,
-        reminders=ReminderWorker(
-            read_engine,
-            client,
-            settings.redis_prefix,
-            clock,
-            settings.reminder_poll_seconds,
-            timedelta(minutes=settings.reminder_lookback_minutes),
-        )
-        if client is not None
-        else None,
+        reminders=reminders,
     )

@@ -1,10 +1,12 @@
 """What an approved erasure does outside the event store: destroys the patient's data key (every event and
-snapshot sealed with it can never be opened again), deletes their attachments, and forgets the answers kept for
-idempotent retries that mention them. Each step may run again harmlessly."""
+snapshot sealed with it can never be opened again), deletes their attachments, and forgets the copies kept
+outside the store that name them (answers kept for idempotent retries, reminders queued in Redis). Each step may
+run again harmlessly."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from infrastructure.blobs import SqlBlobs
@@ -13,24 +15,26 @@ from infrastructure.encryption import Keyring
 log = logging.getLogger("medledger.erasure")
 
 
-class KeptAnswers(Protocol):
+class KeptCopies(Protocol):
+    """Copies of a patient's data kept outside the event store: idempotent answers, queued reminders."""
+
     def forget_mentioning(self, text: str) -> int: ...
 
 
 class DataEraser:
-    def __init__(self, keyring: Keyring, blobs: SqlBlobs, answers: KeptAnswers) -> None:
+    def __init__(self, keyring: Keyring, blobs: SqlBlobs, kept: Sequence[KeptCopies]) -> None:
         self.keyring = keyring
         self.blobs = blobs
-        self.answers = answers
+        self.kept = kept
 
     def erase(self, patient_id: str) -> None:
         destroyed = self.keyring.destroy(patient_id)
         attachments = self.blobs.erase(patient_id)
-        answers = self.answers.forget_mentioning(patient_id)
-        if destroyed or attachments or answers:
+        copies = sum(kept.forget_mentioning(patient_id) for kept in self.kept)
+        if destroyed or attachments or copies:
             log.info(
-                "erased patient %s: data key destroyed=%s, %d attachments and %d kept answers deleted",
-                patient_id, destroyed, attachments, answers,
+                "erased patient %s: data key destroyed=%s, %d attachments and %d kept copies deleted",
+                patient_id, destroyed, attachments, copies,
             )
 
     def erased(self, patient_id: str) -> bool:

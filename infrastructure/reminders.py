@@ -27,6 +27,10 @@ return 0
 """
 
 
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def stream_name(prefix: str) -> str:
     return f"{prefix}:reminders"
 
@@ -63,6 +67,19 @@ class ReminderWorker:
             fields += [name, str(value)]
         claim = f"{self.prefix}:reminder-sent:{dose.key}"
         return int(self._emit(keys=[claim, self.stream], args=[self.claim_seconds, *fields]))
+
+    def forget_mentioning(self, patient_id: str) -> int:
+        """Deletes the patient's reminders still in the stream (after their erasure); answers how many."""
+        forgotten = 0
+        last = "-"
+        while batch := self.client.xrange(self.stream, min=last, max="+", count=1000):
+            doomed = [entry for entry, fields in batch if _text(fields.get(b"patient_id", fields.get("patient_id"))) == patient_id]
+            if doomed:
+                forgotten += self.client.xdel(self.stream, *doomed)
+            if len(batch) < 1000:
+                break
+            last = "(" + _text(batch[-1][0])
+        return forgotten
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

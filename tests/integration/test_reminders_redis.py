@@ -103,3 +103,31 @@ def test_a_look_back_shorter_than_the_poll_still_sends_a_dose_that_fell_between_
         first_due = datetime.combine(issued_at.date(), datetime.min.time(), tzinfo=issued_at.tzinfo) + timedelta(hours=20)
         move_to(clock, first_due + timedelta(seconds=20))
         assert system.reminders is not None and system.reminders.run_once() == 1
+
+
+def test_an_erased_patients_queued_reminders_are_deleted_and_no_more_are_sent(system: Medledger, clock) -> None:
+    from commands import erasure
+    from commands.base import Actor
+    from domain.erasure import LegalBasis
+    from domain.shared import Role
+
+    theirs = issued(system, clock, item("Paracetamol", Frequency.FOUR_TIMES_DAILY, duration_days=1))
+    others = issued(system, clock, item("Ibuprofen", Frequency.FOUR_TIMES_DAILY, duration_days=1))
+    system.projection.run_once()
+    issued_at = system.store.find(Prescription, theirs.prescription_id).issued_at
+    move_to(clock, datetime.combine(issued_at.date(), datetime.min.time(), tzinfo=issued_at.tzinfo) + timedelta(hours=20, minutes=1))
+    worker = system.reminders
+    assert worker is not None and worker.run_once() > 0
+    assert theirs.patient.profile_id in {r["patient_id"] for r in sent(system)}
+
+    patient = theirs.patient.profile_id
+    erasure.request_erasure(system.services, erasure.RequestErasure(patient, LegalBasis.CONSENT_WITHDRAWN, "withdrawn in writing"), ADMIN)
+    second = Actor("second-admin", Role.ADMIN, None, "corr-second")
+    erasure.approve_erasure(system.services, erasure.DecideErasure(patient, "no duty to keep applies"), second)
+    while system.projection.run_once():
+        pass
+    for _ in range(6):
+        move_to(clock, clock.now + timedelta(hours=4))
+        worker.run_once()
+
+    assert {r["patient_id"] for r in sent(system)} == {others.patient.profile_id}
