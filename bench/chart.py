@@ -5,7 +5,9 @@
 Seeds one patient with N signed consultations (complaint, vital signs, a diagnosis, a note each) and a few
 issued prescriptions, and one patient with 5 consultations; then, over HTTP on one uvicorn worker, one client
 asks for each chart in turn as the treating doctor and as the patient. Prints p50/p95/p99 beside the same chart
-query run in-process without HTTP, and the ratio of the large chart to the small one, all from the same run.
+query run in-process without HTTP, the ratio of the large chart to the small one, and the doctor's chart from the
+real API against one that records no read log entry (bench/no_read_log.py), asked in alternation: all from the
+same run.
 """
 
 from __future__ import annotations
@@ -101,20 +103,33 @@ def report(label: str, run: Run) -> None:
     )
 
 
-def compare(root: Path, env: dict[str, str], path: str, token: str, requests: int, ours: Run) -> None:
-    """The same requests served from another checkout, alternating rounds with this one's, and the ratios."""
-    port = free_port()
-    server = start_server("api.app:create_app", port, 1, env, root=root)
+def read_log_cost(env: dict[str, str], path: str, token: str, requests: int) -> None:
+    """The same chart from the real API and from one that records no read log entry, both up at once and asked
+    in alternation (so drift in the machine's load falls on both alike); prints each and the ratios."""
+    ports = free_port(), free_port()
+    servers = start_server("api.app:create_app", ports[0], 1, env), start_server("bench.no_read_log:create_app", ports[1], 1, env)
+    runs = Run(), Run()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            sequential_gets(client, path, token, 20)
-            theirs = sequential_gets(client, path, token, requests)
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}") as on, httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}") as off:
+            for client in (on, off):
+                sequential_gets(client, path, token, 20)
+            began = time.perf_counter()
+            for i in range(2 * requests):
+                which = i % 2 if (i // 2) % 2 == 0 else 1 - i % 2  # on, off, off, on, ...: neither always goes first
+                run = sequential_gets((on, off)[which], path, token, 1)
+                runs[which].latencies += run.latencies
+                for status, n in run.statuses.items():
+                    runs[which].statuses[status] = runs[which].statuses.get(status, 0) + n
+            for run in runs:
+                run.elapsed = time.perf_counter() - began
     finally:
-        stop(server)
-    report(f"HTTP chart, doctor, served from {root}", theirs)
+        for server in servers:
+            stop(server)
+    report("HTTP chart, doctor, read log on", runs[0])
+    report("HTTP chart, doctor, read log off", runs[1])
     for p in (50, 99):
-        label = f"  p{p} ratio, this checkout / {root.name}"
-        print(f"{label:44} {ours.percentile(p) / theirs.percentile(p):6.2f}x")
+        label = f"  p{p} ratio, read log on / off"
+        print(f"{label:44} {runs[0].percentile(p) / runs[1].percentile(p):6.2f}x")
 
 
 def main() -> None:
@@ -123,9 +138,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("MEDLEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--keep", action="store_true", help="keep the benchmark schema afterwards")
-    parser.add_argument(
-        "--compare-root", type=Path, help="also serve the doctor's chart from this checkout (an older design), in the same run"
-    )
     args = parser.parse_args()
 
     schema = f"bench_{uuid4().hex[:10]}"
@@ -175,8 +187,7 @@ def main() -> None:
         report("HTTP chart, 5 consultations, doctor", small_run)
         label = f"  p50 ratio, {args.consultations} / 5 consultations"
         print(f"{label:44} {as_doctor.percentile(50) / small_run.percentile(50):6.2f}x")
-        if args.compare_root:
-            compare(args.compare_root, env, f"/patients/{big}/chart", doctor_token, args.requests, as_doctor)
+        read_log_cost(env, f"/patients/{big}/chart", doctor_token, args.requests)
     finally:
         m.close()
         if not args.keep:
