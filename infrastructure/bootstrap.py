@@ -13,7 +13,7 @@ from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
 from infrastructure.encryption import Keyring
-from infrastructure.erasure import DataEraser
+from infrastructure.erasure import DataEraser, erasure_approved
 from infrastructure.eventstore import Clinic, EventStore
 from infrastructure.history import StreamHistory
 from infrastructure.idempotency import RedisIdempotency, SqlIdempotency
@@ -140,7 +140,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
     )
     blobs = SqlBlobs(write_engine, keyring)
     eraser = DataEraser(keyring, blobs, [idempotency, *([reminders] if reminders is not None else [])])
-    projection.followers.append(erasure_follower(write_engine, eraser.erase, eraser.erased))
+    projection.followers.append(erasure_follower(write_engine, lambda patient_id: erasure_approved(store, patient_id), eraser.erase, eraser.erased))
     services = Services(
         store=store,
         clock=clock,

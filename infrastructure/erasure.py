@@ -9,6 +9,8 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from commands.base import Store
+from domain.erasure import ErasureStatus, PatientErasure
 from infrastructure.blobs import SqlBlobs
 from infrastructure.encryption import Keyring
 
@@ -19,6 +21,12 @@ class KeptCopies(Protocol):
     """Copies of a patient's data kept outside the event store: idempotent answers, queued reminders."""
 
     def forget_mentioning(self, text: str) -> int: ...
+
+
+def erasure_approved(store: Store, patient_id: str) -> bool:
+    """Whether the event store holds an approved erasure of the patient (what every erasure is carried out on)."""
+    erasure = store.find(PatientErasure, PatientErasure.create_id(patient_id))
+    return erasure is not None and erasure.status == ErasureStatus.ERASED
 
 
 class DataEraser:

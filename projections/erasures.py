@@ -68,20 +68,23 @@ def list_erasure_requests(conn: Connection, status: str | None, page: int, page_
     return _page(conn, query, page, page_size)
 
 
-def erasure_follower(engine: Engine, erase: Callable[[str], None], erased: Callable[[str], bool]) -> Callable[[], int]:
+def erasure_follower(
+    engine: Engine, approved: Callable[[str], bool], erase: Callable[[str], None], erased: Callable[[str], bool]
+) -> Callable[[], int]:
     """A follower of the projector loop: carries out approved erasures not yet carried out (the approving request
-    does it at once; this finishes one whose process stopped in between). Each approved erasure is checked once
-    per process, against the keyring itself. Answers how many it finished."""
+    does it at once; this finishes one whose process stopped in between). The read model only points at them:
+    each is confirmed approved in the event store, and checked against the keyring itself, once per process.
+    Answers how many it finished."""
     checked: set[str] = set()
 
     def run_once() -> int:
         with engine.connect() as conn:
-            approved = conn.execute(select(erasure_requests.c.patient_id).where(erasure_requests.c.status == "erased")).scalars().all()
+            listed = conn.execute(select(erasure_requests.c.patient_id).where(erasure_requests.c.status == "erased")).scalars().all()
         finished = 0
-        for patient_id in approved:
+        for patient_id in listed:
             if patient_id in checked:
                 continue
-            if not erased(patient_id):
+            if not erased(patient_id) and approved(patient_id):
                 erase(patient_id)
                 finished += 1
             checked.add(patient_id)
