@@ -93,5 +93,8 @@ def test_every_read_model_is_rebuilt_from_it(replayed: tuple[Medledger, list[tup
     with system.read_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(appointments)).scalar_one() == 4
         assert conn.execute(select(consultations.c.status)).scalars().all() == ["signed"]
+        [document] = conn.execute(select(consultations.c.document)).scalars().all()
+        assert [v["systolic"] for v in document["vital_signs"]] == [140]  # amended under the older topic of EntryAmended
+        assert [a["effective_at"] for a in document["amendments"]] == [None]
         assert sorted(conn.execute(select(prescriptions.c.status)).scalars().all()) == ["cancelled", "expired", "expired"]
     assert system.projection.run_once() == 0
