@@ -10,13 +10,13 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import PersistenceError, StoredEvent
 
 from infrastructure.eventstore import Clinic, Recorder, StoreUnavailableError
 
@@ -54,19 +54,39 @@ class StreamHistory:
                 kept -= dropped.size
         return stream
 
+    def _decoded(self, stored: Iterable[StoredEvent]) -> list[Any]:
+        """Every event this reads is decoded here, by the application's mapper."""
+        return [self.app.mapper.to_domain_event(s) for s in stored]
+
+    def _newer(self, known: dict[UUID, int]) -> list[StoredEvent]:
+        try:
+            return self.recorder.newer_events(known)
+        except PersistenceError as error:
+            raise StoreUnavailableError(str(error)) from error
+
     def _caught_up(self, record_id: UUID) -> _Stream:
         stream = self._stream(record_id)
         with stream.lock:
-            try:
-                newer = self.recorder.newer_events({record_id: len(stream.events)})
-            except PersistenceError as error:
-                raise StoreUnavailableError(str(error)) from error
+            newer = self._newer({record_id: len(stream.events)})
             if newer:
-                stream.events = [*stream.events, *(self.app.mapper.to_domain_event(s) for s in newer)]
+                stream.events = [*stream.events, *self._decoded(newer)]
         return stream
 
     def events(self, record_id: UUID) -> Sequence[Any]:
         return self._caught_up(record_id).events
+
+    def events_of(self, record_ids: Iterable[UUID]) -> dict[UUID, Sequence[Any]]:
+        """events() of many streams, with what this process has not read of them yet read in one round trip."""
+        streams = {uid: self._stream(uid) for uid in dict.fromkeys(record_ids)}
+        newer: dict[UUID, list[StoredEvent]] = {}
+        for stored in self._newer({uid: len(stream.events) for uid, stream in streams.items()}):
+            newer.setdefault(stored.originator_id, []).append(stored)
+        for uid, stream in streams.items():
+            with stream.lock:  # another reader may have caught this stream up meanwhile: add only what follows it
+                fresh = [s for s in newer.get(uid, ()) if s.originator_version > len(stream.events)]
+                if fresh and fresh[0].originator_version == len(stream.events) + 1:
+                    stream.events = [*stream.events, *self._decoded(fresh)]
+        return {uid: stream.events for uid, stream in streams.items()}
 
     def state_at(self, record_id: UUID, version: int) -> Aggregate | None:
         """Reads the store only for a version this process has not read yet: those it has cannot change."""
@@ -104,4 +124,4 @@ class StreamHistory:
                 stored = self.recorder.openings_containing(*needles)
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
-        return [mapper.to_domain_event(s) for s in stored]
+        return self._decoded(stored)

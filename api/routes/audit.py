@@ -1,4 +1,5 @@
-"""Audit reads over the event store: a record's history, its state as of a moment or version, a patient's report."""
+"""Audit reads over the event store: a record's history, its state as of a moment or version, a patient's report,
+and a patient's chart as recorded by one moment and clinically true at another."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from api.responses import Refusal, errors
 from api.schemas import Moment
 from commands import audit
 from commands.audit import RowPage
+from commands.chart_as_of import Moments, chart_as_of
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=StrictJSONRoute, responses=errors(401, 403, 404, 503))
 
@@ -78,6 +80,32 @@ class RecordAsOf(BaseModel):
     state: dict[str, Any] = Field(description="The record's fields as they stood; secrets redacted.")
 
 
+class TimelinePage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+
+class ChartAsOf(BaseModel):
+    """The chart's sections as they stood; each entry says since when it was known (`known_since`: when the store
+    recorded what it shows) and since when it was true clinically (`true_since`)."""
+
+    patient_id: str
+    known_at: str | None = Field(description="The recorded time asked for: every record as recorded at or before it (null: all).")
+    true_at: str | None = Field(description="The clinical time asked for: what was clinically true then (null: no limit).")
+    view: Literal["clinical", "administrative"] = Field(description="administrative for admins: no clinical content.")
+    demographics: dict[str, Any] = Field(description="The profile as known at known_at (it has no clinical time).")
+    allergies: list[Any]
+    profile_known_since: str = Field(description="When the profile shown was recorded.")
+    active_problems: list[dict[str, Any]] = Field(description="Each diagnosis code's latest entry, if it keeps the problem current.")
+    active_prescriptions: list[dict[str, Any]]
+    vitals: dict[str, Any] = Field(description="Per measure: the latest reading, its change, the last readings.")
+    timeline: TimelinePage = Field(description="The consultations started by true_at, newest first.")
+    appointments: list[dict[str, Any]]
+    care: dict[str, Any] = Field(description="Care relationships and emergency access.")
+
+
 def _answer(found: RowPage, format: str) -> Any:
     if format == "json":
         return {"items": found.items, "total": found.total, "page": found.page, "page_size": found.page_size}
@@ -137,3 +165,24 @@ def patient_report(
     and the patient themself."""
     found = audit.patient_report(m.services, m.history, actor, patient_id, start, end, paging.page, paging.page_size)
     return _answer(found, format)
+
+
+@router.get("/patients/{patient_id}/chart", response_model=ChartAsOf)
+def patient_chart_as_of(
+    patient_id: str,
+    actor: CurrentActor,
+    m: MedledgerDep,
+    paging: Paging,
+    known_at: Annotated[
+        Moment | None, Query(description="Every record as recorded at or before this moment (when the store recorded it).")
+    ] = None,
+    true_at: Annotated[
+        Moment | None,
+        Query(description="What was clinically true at this moment: vital signs taken, symptoms begun, consultations started by then."),
+    ] = None,
+) -> Any:
+    """The patient's chart (profile, problems, prescriptions, vital signs, consultations, appointments, care) computed
+    from the events, as recorded by known_at and clinically true at true_at, each entry with both times: the patient
+    themself and auditors; admins without clinical content; doctors and analysts 403; anyone else 404, also before
+    the patient was registered. The read is in the read log before the chart is answered."""
+    return chart_as_of(m.services, m.history, actor, patient_id, Moments(known_at, true_at), paging.page, paging.page_size)
