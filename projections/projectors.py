@@ -1,4 +1,5 @@
-"""The projectors: accounts, doctor directory (with leave), patient directory and the appointment book."""
+"""The projectors: accounts, doctor directory (with leave), patient directory and the appointment book; and the list
+of every projector."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from projections.prescriptions import PrescriptionRecords
 from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
 from projections.read_log import ReadLog
+from projections.user_actions import UserActions
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients
 
 
@@ -199,4 +201,4 @@ class AppointmentBook(Projector):
 
 
 def all_projectors() -> list[Projector]:
-    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords(), ReadLog()]
+    return [AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(), ConsultationRecords(), PrescriptionRecords(), ReadLog(), UserActions()]
