@@ -124,23 +124,9 @@ class ChartAsOf:
         return [document for _, document in active]
 
     def appointments(self) -> list[dict[str, Any]]:
-        found = sorted(self._each(Appointment, settled=True), key=lambda f: str(f[0].record.id))
-        found.sort(key=lambda f: f[0].record.start, reverse=True)
-        return [
-            {
-                "id": str(a.id),
-                "doctor_id": a.doctor_id,
-                "start": a.start.isoformat(),
-                "end": a.end.isoformat(),
-                "status": a.status.value,
-                "overbooked": a.overbooked,
-                "consultation_id": a.consultation_id,
-                "true_since": replayed.known_since,
-                "known_since": replayed.known_since,
-            }
-            for replayed, _ in found
-            if (a := replayed.record) is not None
-        ]
+        found = sorted((replayed for replayed, _ in self._each(Appointment, settled=True)), key=lambda r: str(r.record.id))
+        found.sort(key=lambda r: r.record.start, reverse=True)
+        return [_appointment(replayed.record, replayed.known_since) for replayed in found]
 
     def care(self) -> dict[str, Any]:
         [(replayed, _)] = self._each(PatientCare, settled=True) or [(None, None)]
@@ -156,9 +142,8 @@ class ChartAsOf:
 
     def consultations(self) -> list[dict[str, Any]]:
         """Each consultation as recorded by known_at, newest first: clinically, its entries as true at true_at (with
-        when each entry, amendment and attachment was recorded), else its administrative view. A consultation that
-        started after true_at is in none of the chart's sections but may hold what was true before it began (vital
-        signs taken before)."""
+        when each entry, amendment and attachment was recorded), else its administrative view. One that started
+        after true_at is left out of the timeline and the problems, but vital signs taken before it began count."""
         documents = []
         for replayed, events in self._each(Consultation, settled=False):
             record: Consultation = replayed.record
@@ -176,6 +161,20 @@ class ChartAsOf:
         """The consultations that had started by true_at."""
         true_at = self.moments.true_at
         return [d for d in consultations if true_at is None or datetime.fromisoformat(d["started_at"]) <= true_at]
+
+
+def _appointment(appointment: Appointment, known_since: str) -> dict[str, Any]:
+    return {
+        "id": str(appointment.id),
+        "doctor_id": appointment.doctor_id,
+        "start": appointment.start.isoformat(),
+        "end": appointment.end.isoformat(),
+        "status": appointment.status.value,
+        "overbooked": appointment.overbooked,
+        "consultation_id": appointment.consultation_id,
+        "true_since": known_since,
+        "known_since": known_since,
+    }
 
 
 def _recorded(events: Sequence[Any]) -> dict[str, datetime]:

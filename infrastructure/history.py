@@ -40,6 +40,7 @@ class StreamHistory:
         self.capacity = streams
         self.budget = budget
         self._streams: OrderedDict[UUID, _Stream] = OrderedDict()
+        self._kept = 0  # bytes of the checkpoints of the streams kept
         self._guard = threading.Lock()
 
     def _stream(self, record_id: UUID) -> _Stream:
@@ -48,11 +49,19 @@ class StreamHistory:
             if stream is None:
                 stream = self._streams[record_id] = _Stream()
             self._streams.move_to_end(record_id)
-            kept = sum(other.size for other in self._streams.values())
-            while len(self._streams) > self.capacity or (kept > self.budget and len(self._streams) > 1):
+            while len(self._streams) > self.capacity or (self._kept > self.budget and len(self._streams) > 1):
                 _, dropped = self._streams.popitem(last=False)
-                kept -= dropped.size
+                self._kept -= dropped.size
         return stream
+
+    def _keep(self, record_id: UUID, stream: _Stream, version: int, state: bytes) -> None:
+        """Adds a checkpoint, counted against the budget while the stream is kept (a running total: summing every
+        stream's on each read cost a chart of hundreds of records most of its time)."""
+        with self._guard:
+            stream.states[version] = state
+            stream.size += len(state)
+            if self._streams.get(record_id) is stream:
+                self._kept += len(state)
 
     def _decoded(self, stored: Iterable[StoredEvent]) -> list[Any]:
         """Every event this reads is decoded here, by the application's mapper."""
@@ -103,9 +112,7 @@ class StreamHistory:
                 record = event.mutate(record)
                 reached = event.originator_version
                 if reached % self.checkpoint == 0 and reached not in stream.states:
-                    state = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-                    stream.states[reached] = state
-                    stream.size += len(state)
+                    self._keep(record_id, stream, reached, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
         return record
 
     def openings_mentioning(self, text: str) -> Sequence[Any]:
