@@ -136,7 +136,7 @@ class UnknownEntryError(InvalidInputError):
     code = "unknown_entry"
 
 
-class NoClinicalTimeError(InvalidInputError):
+class InvalidEffectiveTimeError(InvalidInputError):
     """Raised when an amendment gives a time it took effect clinically where only a correction makes sense (a
     complaint, a note, vital signs, a symptom's onset), or a time before the entry was true or in the future."""
 
@@ -462,17 +462,17 @@ class Consultation(Aggregate):
 
     def _effective_time(self, kind: EntryKind, entry: dict[str, Any], changes: dict[str, Any], effective_at: datetime, now: datetime) -> datetime:
         if kind not in CHANGE_OVER_TIME:
-            raise NoClinicalTimeError(
+            raise InvalidEffectiveTimeError(
                 f"A {kind.value} amendment corrects the entry; only symptoms and diagnoses change at a time of their own.",
                 field="effective_at",
             )
         if "onset" in changes:
-            raise NoClinicalTimeError("A new onset corrects when the symptom began; it takes no effective time.", field="effective_at")
+            raise InvalidEffectiveTimeError("A new onset corrects when the symptom began; it takes no effective time.", field="effective_at")
         aware = require_aware(effective_at, "effective_at")
         if aware > now:
-            raise NoClinicalTimeError("effective_at cannot be in the future.", field="effective_at")
+            raise InvalidEffectiveTimeError("effective_at cannot be in the future.", field="effective_at")
         if not clinically_true(self.true_since(kind, entry["current"]), effective_at):
-            raise NoClinicalTimeError(
+            raise InvalidEffectiveTimeError(
                 "A change cannot take effect before the entry was true (its onset, or the consultation's start).",
                 field="effective_at",
             )

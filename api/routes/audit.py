@@ -36,7 +36,7 @@ CSV_COLUMNS = (
     "reason",
     "changes",
 )
-USER_CSV_COLUMNS = ("kind", "position", *CSV_COLUMNS[:8], "reason", "changes", "action", "shown")
+USER_CSV_COLUMNS = ("kind", "position", *CSV_COLUMNS, "action", "shown")
 JSON_TEXT_COLUMNS = frozenset({"changes", "shown"})
 USER_CSV_ANSWER = {
     "description": "The rows as CSV (`?format=csv`): one line per event, the columns of the JSON rows, `changes` and `shown` "

@@ -12,7 +12,7 @@ from domain.consultation import (
     ComplaintAlreadyRecordedError,
     Consultation,
     ConsultationSignedError,
-    NoClinicalTimeError,
+    InvalidEffectiveTimeError,
     NoFollowUpError,
     NothingToSignError,
     PrimaryDiagnosisExistsError,
@@ -540,7 +540,7 @@ def test_an_effective_time_is_refused_where_only_a_correction_makes_sense(entry_
     c.record_diagnosis("diagnosis-1", "J06.9", "URTI", "primary", "provisional", NOW, CAUSE)
     c = given(c)
 
-    with refused(NoClinicalTimeError, c) as info:
+    with refused(InvalidEffectiveTimeError, c) as info:
         c.amend("amendment-1", entry_id, changes, "on review", LATER, CAUSE, effective_at=effective)
 
     assert info.value.details["field"] == "effective_at", why
