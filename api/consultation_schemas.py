@@ -122,6 +122,12 @@ class AmendmentRecord(Strict):
     entry_id: _bounded(36)  # type: ignore[valid-type]
     changes: AmendmentChanges
     reason: Reason
+    effective_at: Moment | None = Field(
+        default=None,
+        description="A symptom or diagnosis only: when the change happened clinically (a diagnosis resolved on 3 March); "
+        "before it the previous values stay what was true. Without it the amendment corrects the entry: the new values "
+        "were true whenever the entry was.",
+    )
 
 
 class AttachmentUpload(BaseModel):

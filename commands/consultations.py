@@ -100,6 +100,7 @@ class AmendEntry:
     entry_id: str
     changes: dict[str, Any]
     reason: str
+    effective_at: datetime | None = None
 
 
 def _hidden(consultation_id: str) -> RecordNotFoundError:
@@ -287,7 +288,7 @@ def amend_entry(svc: Services, cmd: AmendEntry, actor: Actor) -> Outcome:
         svc,
         cmd.consultation_id,
         actor,
-        lambda c: c.amend(amendment_id, cmd.entry_id, cmd.changes, cmd.reason, svc.clock(), actor.cause),
+        lambda c: c.amend(amendment_id, cmd.entry_id, cmd.changes, cmd.reason, svc.clock(), actor.cause, cmd.effective_at),
     )
 
 

@@ -36,6 +36,7 @@ LIMITS: dict[str, Limits] = {
 }
 MEASURES = tuple(LIMITS)
 UNITS = {name: limits.unit for name, limits in LIMITS.items()}
+TREND_POINTS = 10
 
 
 class ImpossibleVitalSignError(InvalidInputError):
@@ -85,3 +86,17 @@ def _flags(measures: dict[str, float | None]) -> dict[str, str]:
         if value is not None and not low <= value <= high:
             flags[name] = IMPLAUSIBLE
     return flags
+
+
+def trend(measure: str, readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """A measure as the chart shows it, from its readings newest first: the latest, its change from the one
+    before (up, down or steady), and the last TREND_POINTS readings."""
+    points = readings[:TREND_POINTS]
+    change = points[0]["value"] - points[1]["value"] if len(points) > 1 else None
+    return {
+        "unit": UNITS[measure],
+        "latest": points[0],
+        "change": change,
+        "trend": None if change is None else "up" if change > 0 else "down" if change < 0 else "steady",
+        "readings": points,
+    }

@@ -8,14 +8,13 @@ from sqlalchemy import Connection, func, literal, select, union_all
 
 from domain import prescription
 from domain.consultation import CURRENT_DIAGNOSIS
-from domain.vitals import MEASURES, UNITS
+from domain.vitals import MEASURES, TREND_POINTS, trend
 from projections.clinical_tables import consultation_diagnoses, consultations, prescriptions, vital_signs
 from projections.queries import Page, _page, _plain
 from projections.tables import patients
 
 CURRENT_PROBLEM_STATUSES = sorted(status.value for status in CURRENT_DIAGNOSIS)
 ACTIVE_PRESCRIPTION_STATUSES = sorted(status.value for status in prescription.ACTIVE)
-TREND_POINTS = 10
 
 
 def patient_chart(conn: Connection, patient_id: str, *, page: int, page_size: int) -> dict[str, Any] | None:
@@ -102,19 +101,7 @@ def vitals_with_trend(conn: Connection, patient_id: str) -> dict[str, Any]:
     for row in sorted(rows, key=lambda r: r["measured_at"], reverse=True):
         flag = (row["flags"] or {}).get(row["measure"])
         series[row["measure"]].append({"value": row["value"], "measured_at": row["measured_at"], "flag": flag})
-    chart: dict[str, Any] = {}
-    for measure, points in series.items():
-        if not points:
-            continue
-        change = points[0]["value"] - points[1]["value"] if len(points) > 1 else None
-        chart[measure] = {
-            "unit": UNITS[measure],
-            "latest": points[0],
-            "change": change,
-            "trend": None if change is None else "up" if change > 0 else "down" if change < 0 else "steady",
-            "readings": points,
-        }
-    return chart
+    return {measure: trend(measure, points) for measure, points in series.items() if points}
 
 
 def consultation_timeline(conn: Connection, patient_id: str, *, page: int, page_size: int) -> Page:

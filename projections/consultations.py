@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, exists, insert, or_, select
 
-from domain.consultation import ADMINISTRATIVE_FIELDS, Consultation
+from domain.consultation import ADMINISTRATIVE_FIELDS, LEGACY_TOPICS, Consultation
 from domain.vitals import MEASURES
 from projections.base import Projector
 from projections.clinical_tables import consultation_diagnoses, consultations, vital_signs
@@ -37,7 +37,7 @@ class ConsultationRecords(Projector):
     tables = (consultations, consultation_diagnoses, vital_signs)
 
     def __init__(self) -> None:
-        self.handlers = {kind.TOPIC: self.write for kind in CONSULTATION_EVENTS}
+        self.handlers = {topic: self.write for topic in [*(kind.TOPIC for kind in CONSULTATION_EVENTS), *LEGACY_TOPICS]}
 
     def write(self, conn: Connection, event: Any) -> None:
         """Replaces the consultation's rows by its view as of this event."""

@@ -1,4 +1,5 @@
-"""The projectors: accounts, doctor directory (with leave), patient directory and the appointment book."""
+"""The projectors: accounts, doctor directory (with leave), patient directory and the appointment book; and the list
+of every projector."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
 from projections.erasures import ErasureRequests
 from projections.read_log import ReadLog
+from projections.user_actions import UserActions
 from projections.tables import accounts, appointments, doctor_leave, doctors, patients
 
 
@@ -204,6 +206,6 @@ class AppointmentBook(Projector):
 def all_projectors() -> list[Projector]:
     projectors: list[Projector] = [
         AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(),
-        ConsultationRecords(), PrescriptionRecords(), ReadLog(), ErasureRequests(),
+        ConsultationRecords(), PrescriptionRecords(), ReadLog(), ErasureRequests(), UserActions(),
     ]
     return [projector.erases_patients() for projector in projectors]

@@ -77,3 +77,15 @@ appointments = Table(
     Index("ix_appointments_patient_start", "patient_id", "start"),
     Index("ix_appointments_status_start", "status", "start"),
 )
+
+user_actions = Table(
+    "user_actions",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("record_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_user_actions_user_recorded", "user_id", "recorded_at", "position"),
+)

@@ -54,6 +54,12 @@ AMENDMENT_RULES = (
     Refusal("*", "a changed value that recording the entry would refuse, named by its field (text, name, onset, code...)"),
     Refusal("*", "a changed text with hidden characters, or a line break in a one-line field", "invalid_text"),
     Refusal("*", "a changed vital sign no living patient has", "impossible_vital_sign"),
+    Refusal(
+        "effective_at",
+        "an effective time for a complaint, note or vital signs, with a new onset, in the future, or before the entry "
+        "was true (its onset or the consultation's start)",
+        "invalid_effective_time",
+    ),
 )
 UPLOAD_RULES = (
     Refusal("file", "bytes of no accepted type, or not of the declared type", "attachment_type_refused"),
@@ -279,6 +285,7 @@ def sign(consultation_id: str, actor: CurrentActor, m: MedledgerDep, request: Re
 def amend(
     consultation_id: str, body: AmendmentRecord, actor: CurrentActor, m: MedledgerDep, request: Request, key: IdempotencyKey = None
 ) -> Response:
-    """Correct an entry (complaint, symptom, vital signs, diagnosis or note) with a reason; the original is kept."""
-    cmd = commands.AmendEntry(consultation_id, body.entry_id, body.changes.given(), body.reason)
+    """Correct an entry (complaint, symptom, vital signs, diagnosis or note) with a reason; the original is kept. With
+    effective_at, a symptom or diagnosis changed at that clinical time instead (before it, the old values hold)."""
+    cmd = commands.AmendEntry(consultation_id, body.entry_id, body.changes.given(), body.reason, body.effective_at)
     return run_handler(m, request, actor, key, body, commands.amend_entry, cmd)

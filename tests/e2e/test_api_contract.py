@@ -124,8 +124,9 @@ def _accounts(settings: Settings) -> Seeded:
         assert doctor_id is not None
         profiles.set_availability(svc, profiles.SetAvailability(doctor_id, every_day), OPERATOR)
         victim = system.store.find(Account, Account.create_id(emails["victim"]))
-        assert victim is not None
-        ids = {"doctor_id": doctor_id, "patient_id": profile_ids["patient"] or "", "account_id": str(victim.id)}
+        doctor = system.store.find(Account, Account.create_id(emails["doctor"]))
+        assert victim is not None and doctor is not None
+        ids = {"doctor_id": doctor_id, "patient_id": profile_ids["patient"] or "", "account_id": str(victim.id), "user_id": str(doctor.id)}
         return Seeded(emails, ids)
     finally:
         system.close()

@@ -96,3 +96,18 @@ def test_checkpoints_beyond_the_budget_evict_the_least_recently_read_streams(sys
 
     assert list(history._streams) == [second_id]
     assert state_of(history.state_at(first_id, 5)) == state_of(system.store.find(Patient, first.profile_id))
+
+
+def test_many_streams_are_read_at_once_each_from_where_this_process_left_it(system: Medledger) -> None:
+    svc = system.services
+    first, second = open_patient(svc, "Pat First"), open_patient(svc, "Pat Second")
+    history = StreamHistory(system.store.app)
+    first_id, second_id, unknown = UUID(first.profile_id), UUID(second.profile_id), UUID(int=0)
+    assert len(history.events(first_id)) == 1
+    profiles.update_patient_profile(svc, profiles.UpdatePatientProfile(first.profile_id, {"phone": "+44 3 1"}), ADMIN)
+    profiles.update_patient_profile(svc, profiles.UpdatePatientProfile(second.profile_id, {"phone": "+44 3 2"}), ADMIN)
+
+    found = history.events_of([first_id, second_id, unknown, first_id])
+
+    assert {uid: [e.originator_version for e in events] for uid, events in found.items()} == {first_id: [1, 2], second_id: [1, 2], unknown: []}
+    assert found[first_id] == history.events(first_id) and found[second_id][1].changes == {"phone": "+44 3 2"}

@@ -25,7 +25,8 @@ from domain.prescription import Prescription
 from domain.sessions import Session
 from infrastructure.bootstrap import Medledger, bootstrap
 from projections.clinical_tables import consultations, prescriptions
-from projections.tables import appointments
+from projections.tables import appointments, user_actions
+from projections.user_actions import UserActions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RELEASES = sorted(path.name.removesuffix(".events.jsonl") for path in FIXTURES.glob("*.events.jsonl"))
@@ -93,5 +94,25 @@ def test_every_read_model_is_rebuilt_from_it(replayed: tuple[Medledger, list[tup
     with system.read_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(appointments)).scalar_one() == 4
         assert conn.execute(select(consultations.c.status)).scalars().all() == ["signed"]
+        [document] = conn.execute(select(consultations.c.document)).scalars().all()
+        assert [v["systolic"] for v in document["vital_signs"]] == [140]  # amended under the older topic of EntryAmended
+        assert [a["effective_at"] for a in document["amendments"]] == [None]
         assert sorted(conn.execute(select(prescriptions.c.status)).scalars().all()) == ["cancelled", "expired", "expired"]
     assert system.projection.run_once() == 0
+
+
+def test_every_event_a_user_caused_is_indexed_by_its_identifiers(replayed: tuple[Medledger, list[tuple[int, StoredEvent]], list[int]]) -> None:
+    system, events, positions = replayed
+    mapper = system.store.app.mapper
+    caused = [
+        (position, str(stored.originator_id), stored.originator_version, stored.topic, cause["user_id"])
+        for position, (_, stored) in zip(positions, events)
+        if isinstance(cause := getattr(mapper.to_domain_event(stored), "cause", None), dict) and cause.get("user_id")
+    ]
+
+    system.projection.run_once()
+
+    assert {stored.topic for _, stored in events} <= set(UserActions().handlers)
+    with system.read_engine.connect() as conn:
+        indexed = conn.execute(select(user_actions.c.position, user_actions.c.record_id, user_actions.c.version, user_actions.c.topic, user_actions.c.user_id).order_by(user_actions.c.position)).all()
+    assert [tuple(row) for row in indexed] == caused and len(caused) > len(events) / 2

@@ -55,7 +55,7 @@ QUERIES = {
     Session: {"check_grants", "check_live"},
     Appointment: {"check_reschedulable", "summary"},
     PatientCare: {"active", "basis", "doctors"},
-    Consultation: {"start", "check_follow_up", "view"},
+    Consultation: {"start", "check_follow_up", "view", "view_true_at", "entries_true_at", "true_since"},
     DoctorCalendar: {"booking_of"},
     Doctor: {"slot_at"},
     Prescription: {"write", "check_draft", "check_renewable", "local_day", "item", "remaining", "summary", "view"},

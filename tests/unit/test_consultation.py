@@ -1,15 +1,18 @@
 """Consultation rules: recording while open, ICD-10 codes, one primary diagnosis, signing, amendments only after it."""
 
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.attachments import AttachmentTypeError, AttachmentKind, content_type_of, sniff
 from domain.consultation import (
     ComplaintAlreadyRecordedError,
     Consultation,
     ConsultationSignedError,
+    InvalidEffectiveTimeError,
     NoFollowUpError,
     NothingToSignError,
     PrimaryDiagnosisExistsError,
@@ -19,6 +22,7 @@ from domain.consultation import (
 )
 from domain.shared import InvalidInputError
 from domain.vitals import ImpossibleVitalSignError
+from infrastructure.eventstore import Clinic
 from domain_helpers import CAUSE, CAUSE_DICT, MONDAY, emitted, given, minutes, refused, replayed, utc
 
 NOW = utc(MONDAY, 9, 0)
@@ -320,6 +324,7 @@ def test_an_amendment_after_signing_keeps_the_original_as_recorded():
             "amended_at": LATER.isoformat(),
             "amended_by": "doctor-1",
             "after_signing": True,
+            "effective_at": None,
         }
     ]
 
@@ -469,3 +474,152 @@ def test_replay_through_the_production_transcoder_gives_the_same_views():
     assert restored.version == full.version
     for clinical, as_recorded in ((True, False), (True, True), (False, False)):
         assert restored.view(clinical, as_recorded) == full.view(clinical, as_recorded)
+
+
+# Clinical times: when an entry was true, apart from when it was recorded
+
+
+def followed_for_a_week() -> Consultation:
+    """Seen on Monday at 09:00: a cough since 20 May, a fever since 06:00, vital signs taken at 08:55 and a
+    provisional diagnosis; signed, then the diagnosis resolved on Wednesday and its typo corrected on Friday."""
+    c = started()
+    c.record_complaint("complaint-1", "Cough", NOW, CAUSE)
+    c.record_symptom("symptom-1", "cough", date(2025, 5, 20), "mild", None, NOW, CAUSE)
+    c.record_symptom("symptom-2", "fever", NOW - timedelta(hours=3), "severe", None, NOW, CAUSE)
+    c.record_vital_signs("vitals-1", {"pulse": 96}, NOW - minutes(5), NOW, CAUSE)
+    c.record_diagnosis("diagnosis-1", "J06.9", "URTI typo", "primary", "provisional", NOW, CAUSE)
+    c.sign(LATER, CAUSE)
+    wednesday = utc(MONDAY + timedelta(days=2), 12)
+    c.amend("amendment-1", "diagnosis-1", {"status": "resolved"}, "recovered", wednesday + timedelta(hours=1), CAUSE, effective_at=wednesday)
+    c.amend("amendment-2", "diagnosis-1", {"description": "URTI"}, "typo", wednesday + timedelta(days=2), CAUSE)
+    return given(c)
+
+
+def values_at(c: Consultation, moment) -> dict[str, dict]:
+    return {e.entry["entry_id"]: {**e.values, "true_since": e.true_since} for e in c.entries_true_at(moment)}
+
+
+def test_an_amendment_of_a_symptom_or_diagnosis_may_say_when_it_took_effect_clinically():
+    c = signed()
+    wednesday = utc(MONDAY + timedelta(days=2), 12)
+
+    c.amend("amendment-1", "diagnosis-1", {"status": "resolved"}, "recovered", wednesday + minutes(30), CAUSE, effective_at=wednesday)
+
+    [event] = c.collect_events()
+    assert event.effective_at == wednesday
+    assert c.view()["amendments"][0]["effective_at"] == wednesday.isoformat()
+
+
+def test_an_effective_time_survives_the_production_transcoder():
+    c = everything_recorded()
+    c.amend("amendment-3", "symptom-2", {"severity": "mild"}, "settled", LATER, CAUSE, effective_at=LATER - minutes(1))
+
+    restored = replayed(c)
+
+    assert restored.view() == c.view() and restored.view()["amendments"][-1]["effective_at"] == (LATER - minutes(1)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("entry_id", "changes", "effective", "why"),
+    [
+        ("complaint-1", {"text": "Cough and fever"}, NOW, "a complaint is corrected"),
+        ("note-1", {"text": "Rest."}, NOW, "a note is corrected"),
+        ("vitals-1", {"pulse": 82}, NOW, "a measurement is corrected"),
+        ("symptom-1", {"onset": "2025-05-22"}, NOW, "a new onset corrects when it began"),
+        ("diagnosis-1", {"status": "resolved"}, LATER + minutes(1), "in the future"),
+        ("diagnosis-1", {"status": "resolved"}, NOW - minutes(1), "before the consultation"),
+        ("symptom-1", {"severity": "severe"}, utc(date(2025, 5, 19), 12), "before the onset"),
+    ],
+)
+def test_an_effective_time_is_refused_where_only_a_correction_makes_sense(entry_id, changes, effective, why):
+    c = started()
+    c.record_complaint("complaint-1", "Cough", NOW, CAUSE)
+    c.add_note("note-1", "Fluids and rest.", "doctor-1", NOW, CAUSE)
+    c.record_vital_signs("vitals-1", {"pulse": 230}, None, NOW, CAUSE)
+    c.record_symptom("symptom-1", "cough", date(2025, 5, 20), "mild", None, NOW, CAUSE)
+    c.record_diagnosis("diagnosis-1", "J06.9", "URTI", "primary", "provisional", NOW, CAUSE)
+    c = given(c)
+
+    with refused(InvalidEffectiveTimeError, c) as info:
+        c.amend("amendment-1", entry_id, changes, "on review", LATER, CAUSE, effective_at=effective)
+
+    assert info.value.details["field"] == "effective_at", why
+
+
+def test_entries_are_shown_from_when_they_were_true_clinically():
+    c = followed_for_a_week()
+
+    before_the_fever = values_at(c, NOW - timedelta(hours=4))
+    before_the_vitals = values_at(c, NOW - minutes(6))
+    at_the_visit = values_at(c, NOW)
+
+    assert set(before_the_fever) == {"symptom-1"}
+    assert before_the_fever["symptom-1"]["true_since"] == "2025-05-20"
+    assert set(before_the_vitals) == {"symptom-1", "symptom-2"}
+    assert set(at_the_visit) == {"complaint-1", "symptom-1", "symptom-2", "vitals-1", "diagnosis-1"}
+    assert at_the_visit["vitals-1"]["true_since"] == (NOW - minutes(5)).isoformat()
+    assert at_the_visit["diagnosis-1"]["true_since"] == NOW.isoformat()
+
+
+def test_a_date_of_onset_counts_from_the_start_of_that_day_where_the_moment_is_given():
+    c = followed_for_a_week()
+    late_on_the_19th_in_utc = datetime(2025, 5, 19, 23, 30, tzinfo=timezone.utc)
+
+    assert "symptom-1" not in values_at(c, late_on_the_19th_in_utc)
+    assert "symptom-1" in values_at(c, late_on_the_19th_in_utc.astimezone(timezone(timedelta(hours=2))))
+
+
+def test_a_change_over_time_holds_from_its_effective_time_and_a_correction_from_the_entry_s_own():
+    c = followed_for_a_week()
+    wednesday = utc(MONDAY + timedelta(days=2), 12)
+
+    tuesday = values_at(c, wednesday - timedelta(days=1))["diagnosis-1"]
+    thursday = values_at(c, wednesday + timedelta(days=1))["diagnosis-1"]
+    now = values_at(c, None)["diagnosis-1"]
+
+    assert (tuesday["status"], tuesday["description"], tuesday["true_since"]) == ("provisional", "URTI", NOW.isoformat())
+    assert (thursday["status"], thursday["description"], thursday["true_since"]) == ("resolved", "URTI", wednesday.isoformat())
+    assert (now["status"], now["description"]) == ("resolved", "URTI")
+    assert c.view()["diagnoses"][0] | {"amendment_ids": ["amendment-1", "amendment-2"]} == {
+        k: v for k, v in c.view_true_at(None)["diagnoses"][0].items() if k != "true_since"
+    }
+
+
+def test_a_later_amendment_wins_from_its_own_effective_time():
+    c = followed_for_a_week()
+    wednesday = utc(MONDAY + timedelta(days=2), 12)
+    c.amend("amendment-3", "diagnosis-1", {"status": "confirmed"}, "relapse", wednesday + timedelta(days=3), CAUSE, effective_at=wednesday + timedelta(days=2))
+
+    assert values_at(c, wednesday + timedelta(days=1))["diagnosis-1"]["status"] == "resolved"
+    assert values_at(c, wednesday + timedelta(days=2))["diagnosis-1"]["status"] == "confirmed"
+
+
+def test_the_view_true_at_a_moment_lists_the_entries_then_true_and_their_amendments():
+    c = followed_for_a_week()
+
+    view = c.view_true_at(NOW - minutes(6))
+
+    assert view["view"] == "true_at" and view["status"] == "signed"
+    assert [s["entry_id"] for s in view["symptoms"]] == ["symptom-1", "symptom-2"]
+    assert view["chief_complaint"] is None and view["vital_signs"] == view["diagnoses"] == view["amendments"] == []
+    assert [a["amendment_id"] for a in c.view_true_at(NOW)["amendments"]] == ["amendment-1", "amendment-2"]
+
+
+def test_an_amendment_recorded_before_effective_times_existed_loads_as_a_correction():
+    c = started()
+    c.record_vital_signs("vitals-1", {"pulse": 230}, None, NOW, CAUSE)
+    c.amend("amendment-1", "vitals-1", {"pulse": 82}, "typed 230 for 82", LATER, CAUSE)
+    mapper = Clinic(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+    *earlier, amended = [mapper.to_stored_event(e) for e in c.collect_events()]
+    state = json.loads(amended.state)
+    assert (state.pop("effective_at"), state.pop("class_version"), amended.topic) == (None, 2, "medledger:Consultation.EntryAmended.v2")
+    as_release_1 = StoredEvent(amended.originator_id, amended.originator_version, "medledger:Consultation.EntryAmended.v1", json.dumps(state).encode())
+
+    events = [mapper.to_domain_event(stored) for stored in (*earlier, as_release_1)]
+
+    assert type(events[-1]) is Consultation.EntryAmended and events[-1].effective_at is None
+    record = None
+    for event in events:
+        record = event.mutate(record)
+    assert record.view()["vital_signs"][0]["pulse"] == 82 and record.view()["amendments"][0]["effective_at"] is None
+    assert values_at(record, NOW)["vitals-1"]["pulse"] == 82
