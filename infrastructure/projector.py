@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from eventsourcing.persistence import PersistenceError
+from infrastructure.encryption import sealed_by
 from infrastructure.eventstore import Clinic, StoreUnavailableError
 from infrastructure.database import LockHeldError
 from projections.base import PositionMovedError, Projector, advance_together, create_read_models
@@ -45,6 +46,7 @@ class ProjectionWorker:
         self.projectors = list(projectors)
         for projector in self.projectors:
             projector.attach(lambda originator_id, version: app.repository.get(originator_id, version=version))
+            projector.attach_subjects(lambda notification: sealed_by(notification.state))
         self.poll_seconds = poll_seconds
         self.after_progress: list[Callable[[], None]] = []
         self.followers: list[Callable[[], int]] = []

@@ -60,6 +60,13 @@ class Projector:
         """
         self.load = load
 
+    def subject_of(self, notification: Any) -> str | None:
+        """The patient whose key sealed the stored event, if any (told by the store: see attach_subjects)."""
+        return None
+
+    def attach_subjects(self, subject_of: Callable[[Any], str | None]) -> None:
+        self.subject_of = subject_of  # type: ignore[method-assign]
+
     def create(self, engine: Engine) -> None:
         create_read_models(engine, [self])
 

@@ -87,5 +87,6 @@ user_actions = Table(
     Column("version", Integer, nullable=False),
     Column("topic", String(200), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("patient_id", String(36), index=True),  # whose data the event is (sealed with their key), if anyone's
     Index("ix_user_actions_user_recorded", "user_id", "recorded_at", "position"),
 )

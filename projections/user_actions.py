@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select
 import domain
 from domain.consultation import LEGACY_TOPICS
 from domain.read_log import ReadRecord
-from projections.base import Decode, Projector
+from projections.base import ERASURE_APPROVED, Decode, Projector
 from projections.queries import Page, _page
 from projections.tables import user_actions
 
@@ -54,6 +54,11 @@ class UserActions(Projector):
         rows = []
         for notification in notifications:
             event = decode(notification)
+            if notification.topic == ERASURE_APPROVED and event is not None:
+                # the erased patient's events no longer open, so a rebuild indexes none of them: neither does this
+                self._insert(conn, rows)
+                rows = []
+                self.erase_patient(conn, event)
             cause = getattr(event, "cause", None)
             user_id = cause.get("user_id") if isinstance(cause, dict) else None
             if user_id:
@@ -65,8 +70,13 @@ class UserActions(Projector):
                         "version": notification.originator_version,
                         "topic": notification.topic,
                         "recorded_at": event.timestamp,
+                        "patient_id": self.subject_of(notification),
                     }
                 )
+        self._insert(conn, rows)
+
+    @staticmethod
+    def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         if rows:
             conn.execute(insert(user_actions), rows)
 

@@ -141,9 +141,7 @@ def test_after_approval_the_patients_records_read_as_erased_everywhere(clinic: C
     expect(clinic.get(cast.auditor, f"/audit/patients/{cast.patient.profile_id}/report", **{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}), 410, "erased")
     expect(clinic.get(cast.auditor, f"/audit/patients/{cast.patient.profile_id}/chart"), 410, "erased")
     doctors_work = clinic.read(cast.auditor, f"/audit/users/{cast.doctor.account_id}/report", after=clinic.latest(), page_size=100, **{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"})
-    erased_rows = [row for row in doctors_work["items"] if row["record_id"] == mine["consultation"]]
-    assert erased_rows and all(row["erased"] for row in erased_rows)
-    assert "cough" not in str(erased_rows).lower()
+    assert not [row for row in doctors_work["items"] if row["record_id"] in mine.values()]
     assert any("cough" in str(row).lower() for row in doctors_work["items"] if row["record_id"] == cast.records[cast.other.profile_id]["consultation"])
 
     view = clinic.read(cast.auditor, f"/patients/{cast.patient.profile_id}/erasure")

@@ -43,7 +43,7 @@ class StoreOfAccounts(Store):
 
 def services(store: Store) -> Services:
     unused: Any = None
-    return Services(store, lambda: T0, unused, unused, unused, timedelta(), timedelta(), timedelta(), unused, unused, timedelta(), unused)
+    return Services(store, lambda: T0, unused, unused, unused, timedelta(), timedelta(), timedelta(), unused, unused, timedelta(), unused, unused)
 
 
 def stamped(events: list[Any], first: int) -> list[Any]:
