@@ -161,6 +161,7 @@ def test_the_log_names_events_by_stable_topics_and_every_event_carries_its_cause
         "medledger:Session.Started.v2",
         "medledger:Session.Revoked.v1",
     } <= set(topics)
+    log = [system.store.app.mapper.open(n) for n in log]  # a patient's events are sealed with their key
     causes = [json.loads(n.state)["cause"] for n in log]
     assert all(set(cause) == {"user_id", "role", "correlation_id"} and all(cause.values()) for cause in causes)
     booking_causes = [json.loads(n.state)["cause"] for n in log if n.topic == "medledger:Appointment.Booked.v1"]

@@ -22,6 +22,7 @@ from domain.care import Kind, PatientCare
 from domain.consultation import Consultation
 from domain.doctor_calendar import DoctorCalendar
 from domain.doctors import Doctor, WeeklyAvailability
+from domain.erasure import LegalBasis, PatientErasure
 from domain.medication_safety import InteractionTable, check
 from domain.patient_agenda import PatientAgenda
 from domain.patients import Patient
@@ -50,6 +51,8 @@ TABLE = InteractionTable.from_dict(
 )
 
 # Public methods that decide nothing: they read state or check a rule without emitting events.
+P1, P2 = str(uuid4()), str(uuid4())  # patients' ids are UUIDs: a record naming one is sealed with their key
+
 QUERIES = {
     Account: {"check_enabled"},
     Session: {"check_grants", "check_live"},
@@ -58,6 +61,7 @@ QUERIES = {
     Consultation: {"start", "check_follow_up", "view", "view_true_at", "entries_true_at", "true_since"},
     DoctorCalendar: {"booking_of"},
     Doctor: {"slot_at"},
+    PatientErasure: {"view"},
     Prescription: {"write", "check_draft", "check_renewable", "local_day", "item", "remaining", "summary", "view"},
 }
 
@@ -94,7 +98,7 @@ def a_patient() -> Patient:
 
 
 def an_appointment(status: AppointmentStatus = AppointmentStatus.BOOKED) -> Appointment:
-    appointment = Appointment(id=uuid4(), doctor_id="d1", patient_id="p1", start=NINE, end=NINE + HALF_HOUR, day=DAY,
+    appointment = Appointment(id=uuid4(), doctor_id="d1", patient_id=P1, start=NINE, end=NINE + HALF_HOUR, day=DAY,
                               overbooked=False, reason=None, cause=CAUSE.as_dict())
     if status == AppointmentStatus.IN_PROGRESS:
         appointment.start_consultation("c1", NINE, CAUSE)
@@ -111,7 +115,7 @@ def a_calendar(leave: bool = False) -> DoctorCalendar:
     if leave:
         calendar.take_leave("conference", CAUSE)
     else:
-        calendar.book("a1", "p1", NINE, NINE + HALF_HOUR, None, CAUSE)
+        calendar.book("a1", P1, NINE, NINE + HALF_HOUR, None, CAUSE)
     return calendar
 
 
@@ -129,7 +133,7 @@ def a_care() -> PatientCare:
 
 
 def a_consultation(signed: bool = False) -> Consultation:
-    consultation = Consultation.start(uuid4(), "p1", "d1", "a1", "in_person", NOW, CAUSE)
+    consultation = Consultation.start(uuid4(), P1, "d1", "a1", "in_person", NOW, CAUSE)
     consultation.record_complaint("e1", "Headache", NOW, CAUSE)
     consultation.record_symptom("e2", "nausea", "2030-01-06", "mild", "a day", NOW, CAUSE)
     consultation.record_vital_signs("e3", {"pulse": 72, "systolic": 120, "diastolic": 80}, None, NOW, CAUSE)
@@ -144,7 +148,7 @@ def a_consultation(signed: bool = False) -> Consultation:
 
 
 def a_prescription(issued: bool = False) -> Prescription:
-    prescription = Prescription.write(uuid4(), "c1", "p1", "d1", [item("Amoxicillin", "i1"), item("Ibuprofen", "i2")],
+    prescription = Prescription.write(uuid4(), "c1", P1, "d1", [item("Amoxicillin", "i1"), item("Ibuprofen", "i2")],
                                       "Europe/London", NOW, CAUSE)
     prescription.record_check(check(TABLE, prescription.medications, ["latex"]), NOW, CAUSE)
     if issued:
@@ -166,6 +170,19 @@ def newer_table() -> InteractionTable:
 
 
 # When: every command of every aggregate
+
+
+SECOND_ADMIN = Cause("second-admin", Role.ADMIN, "corr-second")
+
+
+def an_erasure() -> PatientErasure:
+    return PatientErasure(str(uuid4()), CAUSE.as_dict())  # one stream per patient: a fresh patient each time
+
+
+def a_requested_erasure() -> PatientErasure:
+    erasure = an_erasure()
+    erasure.request("r1", LegalBasis.CONSENT_WITHDRAWN, "consent withdrawn in writing", NOW, CAUSE)
+    return erasure
 
 
 @dataclass(frozen=True)
@@ -205,7 +222,7 @@ CASES = [
     Case(Appointment, "mark_no_show", an_appointment, lambda a: a.mark_no_show(LATER, CAUSE)),
     Case(Appointment, "correct_status", lambda: an_appointment(AppointmentStatus.IN_PROGRESS),
          lambda a: a.correct_status(AppointmentStatus.NO_SHOW, "never came", LATER, CAUSE)),
-    Case(DoctorCalendar, "book", a_calendar, lambda c: c.book("a2", "p2", NINE + HALF_HOUR, NINE + 2 * HALF_HOUR, None, CAUSE)),
+    Case(DoctorCalendar, "book", a_calendar, lambda c: c.book("a2", P2, NINE + HALF_HOUR, NINE + 2 * HALF_HOUR, None, CAUSE)),
     Case(DoctorCalendar, "release", a_calendar, lambda c: c.release("a1", CAUSE)),
     Case(DoctorCalendar, "take_leave", lambda: DoctorCalendar(doctor_id=str(uuid4()), day=DAY, cause=CAUSE.as_dict()),
          lambda c: c.take_leave("conference", CAUSE)),
@@ -216,7 +233,7 @@ CASES = [
     Case(PatientCare, "end", a_care, lambda c: c.end("r1", "moved away", NOW, CAUSE)),
     Case(PatientCare, "track_visit", a_care, lambda c: c.track_visit(an_appointment_of(c.patient_id), CAUSE)),
     Case(PatientCare, "break_glass", a_care, lambda c: c.break_glass("g2", "d4", "collapsed at the front desk", NOW, HALF_HOUR, CAUSE)),
-    Case(Consultation, "record_complaint", lambda: Consultation.start(uuid4(), "p1", "d1", None, "video", NOW, CAUSE),
+    Case(Consultation, "record_complaint", lambda: Consultation.start(uuid4(), P1, "d1", None, "video", NOW, CAUSE),
          lambda c: c.record_complaint("e1", "Cough", NOW, CAUSE)),
     Case(Consultation, "record_symptom", a_consultation, lambda c: c.record_symptom("e6", "fever", None, "moderate", None, NOW, CAUSE)),
     Case(Consultation, "record_vital_signs", a_consultation,
@@ -245,6 +262,9 @@ CASES = [
     Case(Prescription, "expire", lambda: a_prescription(issued=True), lambda p: p.expire(NOW + timedelta(days=45), CAUSE)),
     Case(Prescription, "renewed", lambda: a_prescription(issued=True), lambda p: p.renewed(str(uuid4()), CAUSE)),
     Case(Prescription, "recheck", lambda: a_prescription(issued=True), lambda p: p.recheck(check(newer_table(), p.medications, ["latex"]), NOW, CAUSE)),
+    Case(PatientErasure, "request", an_erasure, lambda e: e.request("r1", LegalBasis.OBJECTION, "objects to the processing", NOW, CAUSE)),
+    Case(PatientErasure, "approve", a_requested_erasure, lambda e: e.approve("no duty to keep the records", NOW, SECOND_ADMIN)),
+    Case(PatientErasure, "reject", a_requested_erasure, lambda e: e.reject("records are kept ten years", NOW, SECOND_ADMIN)),
 ]
 
 
