@@ -14,10 +14,11 @@ from e2e_helpers import PASSWORD, Clinic, expect, iso, patient_profile, position
 
 def stored_causes(clinic: Clinic, correlation_id: str) -> dict[str, dict[str, str]]:
     """The cause of every stored event recorded under this correlation id, by event topic."""
-    notifications = clinic.medledger.store.app.recorder.select_notifications(start=1, limit=10_000)
+    store = clinic.medledger.store.app
+    notifications = store.recorder.select_notifications(start=1, limit=10_000)
     causes: dict[str, dict[str, str]] = {}
     for notification in notifications:
-        cause = json.loads(notification.state).get("cause")
+        cause = json.loads(store.mapper.open(notification).state).get("cause")  # a patient's events are sealed
         if cause and cause["correlation_id"] == correlation_id:
             causes[notification.topic] = cause
     return causes

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from e2e_helpers import Clinic, User, expect, position
-from infrastructure.blobs import attachment_blobs
+from infrastructure.blobs import sealed_blobs
 
 PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
@@ -282,7 +282,7 @@ class TestAttachments:
         visit = open_visit(clinic)
         attached = expect(upload(clinic, visit.doctor, visit.consultation_id, b"Potassium 4.1 mmol/L\n", "text/plain"), 201)
         with clinic.medledger.write_engine.begin() as conn:
-            conn.execute(update(attachment_blobs).values(content=b"Potassium 9.9 mmol/L\n"))
+            conn.execute(update(sealed_blobs).values(content=b"Potassium 9.9 mmol/L\n"))
 
         response = clinic.get(visit.doctor, f"/consultations/{visit.consultation_id}/attachments/{attached['id']}")
 
