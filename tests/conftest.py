@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -15,6 +17,7 @@ import redis
 
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
+from tests.schema_pool import SchemaPool
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("MEDLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -82,12 +85,40 @@ def drop_schema(schema: str) -> None:
 SettingsFactory = Callable[..., Settings]
 
 
-@pytest.fixture
-def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
-    """Settings for one backend ('sqlite' or 'postgres'), optionally with Redis, isolated to this test."""
-    schemas: list[str] = []
+def _build_schema(schema: str) -> None:
+    """What bootstrap makes of an empty schema, closed again at once."""
+    data_dir = tempfile.mkdtemp(prefix="medledger-schema-")
+    try:
+        settings = Settings(
+            data_dir=Path(data_dir), jwt_secret=TEST_SECRET, log_signing_key=TEST_LOG_KEY, password_hashing="fast",
+            database_url=POSTGRES_URL, database_schema=schema, pool_size=2,
+        )
+        bootstrap(settings).close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
-    def make(backend: str = "sqlite", *, use_redis: bool = False, **overrides: object) -> Settings:
+
+@pytest.fixture(scope="session")
+def schema_pool() -> Iterator[SchemaPool]:
+    """This worker's emptied PostgreSQL schemas (tests/schema_pool.py); dropped when the session ends."""
+    pool = SchemaPool(POSTGRES_URL, _build_schema)
+    yield pool
+    if pool.reference is not None:
+        pool.close()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, schema_pool: SchemaPool) -> Iterator[SettingsFactory]:
+    """Settings for one backend ('sqlite' or 'postgres'), optionally with Redis, isolated to this test.
+
+    On PostgreSQL the schema is a new one, unless reuse_schema: then it may be one an earlier test of this worker
+    used, emptied and checked to be, rows apart, what bootstrap makes of a new one (tests/schema_pool.py). That is
+    for tests that bootstrap the system on it in this process before anything else, which cannot tell the two apart.
+    Either way no other test uses the schema while this one runs."""
+    schemas: list[str] = []
+    pooled: list[str] = []
+
+    def make(backend: str = "sqlite", *, use_redis: bool = False, reuse_schema: bool = False, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "data_dir": tmp_path / f"data-{uuid4().hex[:8]}",
             "jwt_secret": TEST_SECRET,
@@ -99,8 +130,12 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
         }
         if backend == "postgres":
             need_postgres()
-            schema = f"test_{uuid4().hex[:16]}"
-            schemas.append(schema)
+            if reuse_schema:
+                schema = schema_pool.lend()
+                pooled.append(schema)
+            else:
+                schema = f"test_{uuid4().hex[:16]}"
+                schemas.append(schema)
             values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
         if use_redis:
             need_redis()
@@ -111,6 +146,8 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
     yield make
     for schema in schemas:
         drop_schema(schema)
+    for schema in pooled:
+        schema_pool.give_back(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -142,7 +179,7 @@ def module_system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 @pytest.fixture
 def medledger(backend: str, make_settings: SettingsFactory, clock: FakeClock) -> Iterator[Medledger]:
     """The whole system on one backend, with an in-process projector and a fake clock."""
-    system = bootstrap(make_settings(backend), clock=clock)
+    system = bootstrap(make_settings(backend, reuse_schema=True), clock=clock)
     system.start_projector()
     yield system
     system.close()
