@@ -85,15 +85,11 @@ def drop_schema(schema: str) -> None:
 SettingsFactory = Callable[..., Settings]
 
 
-def _build_schema(schema: str) -> None:
-    """What bootstrap makes of an empty schema, closed again at once."""
+def build_schema(settings: Settings, schema: str) -> None:
+    """Bootstraps the system on that schema with these settings (in a data directory of its own), and closes it."""
     data_dir = tempfile.mkdtemp(prefix="medledger-schema-")
     try:
-        settings = Settings(
-            data_dir=Path(data_dir), jwt_secret=TEST_SECRET, log_signing_key=TEST_LOG_KEY, password_hashing="fast",
-            database_url=POSTGRES_URL, database_schema=schema, pool_size=2,
-        )
-        bootstrap(settings).close()
+        bootstrap(settings.model_copy(update={"database_schema": schema, "data_dir": Path(data_dir), "pool_size": 2})).close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -101,7 +97,7 @@ def _build_schema(schema: str) -> None:
 @pytest.fixture(scope="session")
 def schema_pool() -> Iterator[SchemaPool]:
     """This worker's emptied PostgreSQL schemas (tests/schema_pool.py); dropped when the session ends."""
-    pool = SchemaPool(POSTGRES_URL, _build_schema)
+    pool = SchemaPool(POSTGRES_URL)
     yield pool
     if pool.reference is not None:
         pool.close()
@@ -130,13 +126,15 @@ def make_settings(tmp_path: Path, schema_pool: SchemaPool) -> Iterator[SettingsF
         }
         if backend == "postgres":
             need_postgres()
+            values.update(database_url=POSTGRES_URL, pool_size=5)
             if reuse_schema:
-                schema = schema_pool.lend()
+                base = dict(values)
+                schema = schema_pool.lend(lambda name: build_schema(Settings(**base), name))
                 pooled.append(schema)
             else:
                 schema = f"test_{uuid4().hex[:16]}"
                 schemas.append(schema)
-            values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
+            values.update(database_schema=schema)
         if use_redis:
             need_redis()
             values.update(redis_url=REDIS_URL, redis_prefix=f"test-{uuid4().hex[:12]}")

@@ -202,11 +202,9 @@ class Surroundings:
 class SchemaPool:
     """This process's emptied schemas, lent one per test."""
 
-    def __init__(self, url: str, build: Callable[[str], None]) -> None:
-        """build(schema) bootstraps the system on that schema of the database and closes it again."""
+    def __init__(self, url: str) -> None:
         self.url = url
         self.port = urlsplit(url).port or 5432
-        self.build = build
         self.usable = os.path.isdir("/proc/self/fd") and os.path.exists("/proc/self/net/tcp")
         self.reference: list[tuple[str, str]] | None = None
         self.idle: list[str] = []
@@ -217,17 +215,17 @@ class SchemaPool:
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True)
 
-    def _prepare(self) -> None:
+    def _prepare(self, build: Callable[[str], None]) -> None:
         """Once: build a schema, note what it is made of, and check that emptying it and building again gives the
         same schema and the same rows as the first build did; if not, this pool lends only new schemas."""
         self.reference = []
         schema = f"test_{uuid4().hex[:16]}"
         with self._connect() as conn:
             try:
-                self.build(schema)
+                build(schema)
                 first, first_rows = survey(conn, schema), row_counts(conn, schema)
                 empty(conn, schema, first)
-                self.build(schema)
+                build(schema)
                 again, again_rows = survey(conn, schema), row_counts(conn, schema)
                 complete = surveyed(again) == everything(conn, schema)
                 if first.structure and first.structure == again.structure and first_rows == again_rows and complete:
@@ -239,10 +237,11 @@ class SchemaPool:
                 pass
             drop(conn, schema)
 
-    def lend(self) -> str:
-        """A schema for one test: an emptied one, or a new name when there is none."""
+    def lend(self, build: Callable[[str], None]) -> str:
+        """A schema for one test: an emptied one, or a new name when there is none. build(schema) bootstraps the
+        system on that schema and closes it again: the first lend checks the pool's way of emptying with it."""
         if self.usable and self.reference is None:
-            self._prepare()
+            self._prepare(build)
         schema = self.idle.pop() if self.idle else f"test_{uuid4().hex[:16]}"
         if self.usable and self.reference:
             self.lent[schema] = Surroundings.now()
