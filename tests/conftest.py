@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -15,6 +17,7 @@ import redis
 
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
+from tests.schema_pool import SchemaPool
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("MEDLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -83,12 +86,36 @@ def drop_schema(schema: str) -> None:
 SettingsFactory = Callable[..., Settings]
 
 
-@pytest.fixture
-def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
-    """Settings for one backend ('sqlite' or 'postgres'), optionally with Redis, isolated to this test."""
-    schemas: list[str] = []
+def build_schema(settings: Settings, schema: str) -> None:
+    """Bootstraps the system on that schema with these settings (in a data directory of its own), and closes it."""
+    data_dir = tempfile.mkdtemp(prefix="medledger-schema-")
+    try:
+        bootstrap(settings.model_copy(update={"database_schema": schema, "data_dir": Path(data_dir), "pool_size": 2})).close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
-    def make(backend: str = "sqlite", *, use_redis: bool = False, **overrides: object) -> Settings:
+
+@pytest.fixture(scope="session")
+def schema_pool() -> Iterator[SchemaPool]:
+    """This worker's emptied PostgreSQL schemas (tests/schema_pool.py); dropped when the session ends."""
+    pool = SchemaPool(POSTGRES_URL)
+    yield pool
+    if pool.reference is not None:
+        pool.close()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, schema_pool: SchemaPool) -> Iterator[SettingsFactory]:
+    """Settings for one backend ('sqlite' or 'postgres'), optionally with Redis, isolated to this test.
+
+    On PostgreSQL the schema is a new one, unless reuse_schema: then it may be one an earlier test of this worker
+    used, emptied and checked to be, rows apart, what bootstrap makes of a new one (tests/schema_pool.py). That is
+    for tests that bootstrap the system on it in this process before anything else, which cannot tell the two apart.
+    Either way no other test uses the schema while this one runs."""
+    schemas: list[str] = []
+    pooled: list[str] = []
+
+    def make(backend: str = "sqlite", *, use_redis: bool = False, reuse_schema: bool = False, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "data_dir": tmp_path / f"data-{uuid4().hex[:8]}",
             "jwt_secret": TEST_SECRET,
@@ -101,9 +128,15 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
         }
         if backend == "postgres":
             need_postgres()
-            schema = f"test_{uuid4().hex[:16]}"
-            schemas.append(schema)
-            values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
+            values.update(database_url=POSTGRES_URL, pool_size=5)
+            if reuse_schema:
+                base = dict(values)
+                schema = schema_pool.lend(lambda name: build_schema(Settings(**base), name))
+                pooled.append(schema)
+            else:
+                schema = f"test_{uuid4().hex[:16]}"
+                schemas.append(schema)
+            values.update(database_schema=schema)
         if use_redis:
             need_redis()
             values.update(redis_url=REDIS_URL, redis_prefix=f"test-{uuid4().hex[:12]}")
@@ -113,6 +146,8 @@ def make_settings(tmp_path: Path) -> Iterator[SettingsFactory]:
     yield make
     for schema in schemas:
         drop_schema(schema)
+    for schema in pooled:
+        schema_pool.give_back(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -144,7 +179,7 @@ def module_system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 @pytest.fixture
 def medledger(backend: str, make_settings: SettingsFactory, clock: FakeClock) -> Iterator[Medledger]:
     """The whole system on one backend, with an in-process projector and a fake clock."""
-    system = bootstrap(make_settings(backend), clock=clock)
+    system = bootstrap(make_settings(backend, reuse_schema=True), clock=clock)
     system.start_projector()
     yield system
     system.close()

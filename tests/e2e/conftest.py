@@ -49,7 +49,7 @@ def clinic_with(backend: str, make_settings, clock) -> Iterator[ClinicFactory]:
     with ExitStack() as stack:
 
         def start(*, use_redis: bool = False, raise_server_exceptions: bool = True, **overrides: object) -> Clinic:
-            system = bootstrap(make_settings(backend, use_redis=use_redis, **overrides), clock=clock)
+            system = bootstrap(make_settings(backend, use_redis=use_redis, reuse_schema=True, **overrides), clock=clock)
             stack.callback(system.close)
             system.start_projector()
             app = stack.enter_context(app_for(system))

@@ -132,8 +132,8 @@ def _accounts(settings: Settings) -> Seeded:
         system.close()
 
 
-def _token(base_url: str, email: str) -> str:
-    answer = httpx.post(f"{base_url}/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
+def _token(http: httpx.Client, email: str) -> str:
+    answer = http.post("/auth/login", json={"email": email, "password": PASSWORD})
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
 
@@ -143,13 +143,13 @@ def _created(answer: httpx.Response) -> str:
     return answer.json()["id"]
 
 
-def _records(base_url: str, seeded: Seeded, tokens: dict[str, str]) -> None:
+def _records(http: httpx.Client, seeded: Seeded, tokens: dict[str, str]) -> None:
     """A booking, a consultation with a complaint and an attachment, a prescription, care and leave, over HTTP."""
     ids = seeded.ids
 
     def call(role: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {tokens[role]}"}
-        return httpx.request(method, f"{base_url}{path}", headers=headers, timeout=30, **kwargs)
+        return http.request(method, path, headers=headers, **kwargs)
 
     tomorrow = datetime.combine(date.today() + timedelta(days=1), time(10), tzinfo=timezone.utc)
     ids["appointment_id"] = _created(
@@ -177,7 +177,7 @@ def _records(base_url: str, seeded: Seeded, tokens: dict[str, str]) -> None:
     leave_day = (date.today() + timedelta(days=20)).isoformat()
     _created(call("doctor", "POST", f"/doctors/{ids['doctor_id']}/leave", json={"day": leave_day, "reason": "Conference"}))
     ids["day"] = leave_day
-    seen = httpx.get(f"{base_url}{consultation}", headers={"Authorization": f"Bearer {tokens['doctor']}"}, timeout=30)
+    seen = http.get(consultation, headers={"Authorization": f"Bearer {tokens['doctor']}"})
     ids["attachment_id"] = seen.json()["attachments"][0]["attachment_id"]
     ids["record_id"] = ids["consultation_id"]
 
@@ -231,9 +231,10 @@ def test_every_operation_answers_as_the_openapi_document_declares(make_settings:
     settings = make_settings("postgres")
     seeded = _accounts(settings)
     run = Run()
-    with running_server(settings, 1, tmp_path / "uvicorn.log") as base_url:
-        tokens = {name: _token(base_url, email) for name, email in seeded.emails.items()}
-        _records(base_url, seeded, tokens)
+    # One client for the set-up's requests and the logins: a client per request built an SSL context each time.
+    with running_server(settings, 1, tmp_path / "uvicorn.log") as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
+        tokens = {name: _token(http, email) for name, email in seeded.emails.items()}
+        _records(http, seeded, tokens)
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) >= 60
@@ -245,7 +246,7 @@ def test_every_operation_answers_as_the_openapi_document_declares(make_settings:
                     if role == "anonymous":
                         return {}
                     if operation.label == "POST /auth/logout":  # each logout spends a session of its own
-                        return {"Authorization": f"Bearer {_token(base_url, seeded.emails[role])}"}
+                        return {"Authorization": f"Bearer {_token(http, seeded.emails[role])}"}
                     return {"Authorization": f"Bearer {tokens[role]}"}
 
                 _explore(operation, role, headers, seeded, base_url, run)

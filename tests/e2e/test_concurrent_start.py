@@ -35,9 +35,9 @@ def end(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
-def healthy(base_url: str) -> bool:
+def healthy(probe: httpx.Client, base_url: str) -> bool:
     try:
-        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+        return probe.get(f"{base_url}/health").status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -52,12 +52,15 @@ def start_both(settings: Any, folder: Path) -> tuple[bool, bool, str, str]:
     try:
         deadline = time.monotonic() + 60
         api_up = projector_up = False
-        while time.monotonic() < deadline and not (api_up and projector_up):
-            api_up = api_up or healthy(f"http://127.0.0.1:{port}")
-            projector_up = projector_up or FOLLOWING in projector_log.read_text(errors="replace")
-            if api.poll() is not None or projector.poll() is not None:
-                break
-            time.sleep(0.05)
+        # One client for every probe: httpx.get builds a client, and its SSL context, each time (35 ms of CPU every
+        # 50 ms, taken from the two processes starting).
+        with httpx.Client(timeout=1) as probe:
+            while time.monotonic() < deadline and not (api_up and projector_up):
+                api_up = api_up or healthy(probe, f"http://127.0.0.1:{port}")
+                projector_up = projector_up or FOLLOWING in projector_log.read_text(errors="replace")
+                if api.poll() is not None or projector.poll() is not None:
+                    break
+                time.sleep(0.05)
         alive = api.poll() is None and projector.poll() is None
         return api_up and alive, projector_up and alive, api_log.read_text(errors="replace"), projector_log.read_text(errors="replace")
     finally:

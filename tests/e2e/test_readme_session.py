@@ -43,14 +43,15 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        with httpx.Client(timeout=1) as probe:  # one client for every probe: httpx.get builds one each time
+            while True:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    if probe.get(f"{base_url}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
         passwords = dict(re.findall(r"^\s+\w+\s+(\S+@demo\.medledger\.example)\s+(\S+)$", log.read_text(), flags=re.M))
         yield base_url, passwords
     finally:
