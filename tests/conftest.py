@@ -27,6 +27,26 @@ TEST_LOG_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # an Ed25519 priv
 TEST_MASTER_KEY = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="  # a master key: bytes 32..63, base64
 
 
+# Modules with tests of tens of seconds each (servers and processes of their own, outages waited out), run first. Under
+# -n a worker that runs out of tests takes from another's queue (--dist worksteal in pyproject.toml), but a long test
+# that starts last still leaves the other workers idle for as long as it runs.
+LONG_RUNNING_MODULES = {
+    "e2e/test_api_concurrency.py",
+    "e2e/test_api_contract.py",
+    "e2e/test_api_outages.py",
+    "e2e/test_api_read_wait.py",
+    "e2e/test_api_rebuild.py",
+    "e2e/test_concurrent_start.py",
+    "e2e/test_rebuild_processes.py",
+    "integration/test_projector_kill.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long-running modules' tests first, each module's in its own order; every other test keeps its place."""
+    items.sort(key=lambda item: f"{item.path.parent.name}/{item.path.name}" not in LONG_RUNNING_MODULES)
+
+
 @cache
 def _postgres_error() -> str | None:
     try:
