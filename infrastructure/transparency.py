@@ -171,7 +171,7 @@ class TransparencyLog:
         self.public_key = key.public_key()
         self.head_interval_seconds = head_interval_seconds
         self.now_ms = now_ms
-        self._last_head_check = 0.0
+        self._last_head_check = time.monotonic()  # the first periodic head one interval after start, not racing the first requests
         self._appended_to = 0
         self.append_interval_seconds = append_interval_seconds
         self._last_append = 0.0
