@@ -13,7 +13,7 @@ invoices = Table(
     "invoices",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("number", String(32), unique=True),
+    Column("number", String(32)),
     Column("patient_id", String(36), nullable=False),
     Column("doctor_id", String(36)),
     Column("appointment_id", String(36)),
@@ -33,6 +33,7 @@ invoices = Table(
     Column("document", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_invoices_number", "number"),
     Index("ix_invoices_patient_issued", "patient_id", "issued_at"),
     Index("ix_invoices_doctor_issued", "doctor_id", "issued_at"),
     Index("ix_invoices_status_issue_date", "status", "issue_date"),
@@ -61,13 +62,14 @@ credit_notes = Table(
     metadata,
     Column("invoice_id", String(36), primary_key=True),
     Column("id", String(64), primary_key=True),
-    Column("number", String(32), nullable=False, unique=True),
+    Column("number", String(32), nullable=False),
     Column("invoice_number", String(32)),
     Column("patient_id", String(36), nullable=False, index=True),
     Column("currency", String(3), nullable=False),
     Column("total", Amount, nullable=False),
     Column("reason", Text, nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_notes_number", "number"),
 )
 
 price_list = Table(
