@@ -194,7 +194,7 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
     m.store.save(prices)
     m.projection.run_once()
     with m.read_engine.connect() as conn:
-        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, "main")] == [("visit", "80.00", Decimal("20"))]
+        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, "main")] == [("visit", "80.00", "20.00")]
 
     billing_projector = next(p for p in m.projection.projectors if p.name == "billing")
     with m.write_engine.begin() as conn:
