@@ -159,6 +159,7 @@ def test_a_statement_balances_the_patients_account(books: Books) -> None:
     expect(books.get(books.admin, f"/patients/{uuid4()}/statement"), 404)
     expect(books.get(books.analyst, path), 403)
     expect(books.get(None, path), 401)
+    expect(books.get(books.patient, path, after=-1), 422, field="after")
 
 
 def test_receivables_age_what_is_owed_for_admins_and_auditors(books: Books) -> None:
@@ -209,6 +210,7 @@ def test_the_csv_exports_match_the_json(books: Books) -> None:
         expect(books.get(caller, "/payments.csv"), 403)
     expect(books.get(None, "/payments.csv"), 401)
     expect(books.get(books.admin, "/payments.csv", kind="gift"), 422, field="kind")
+    expect(books.get(books.admin, "/invoices.csv", **{"from": "2026-02-30"}), 422, field="from")
 
 
 def pdf_text(content: bytes) -> str:
@@ -231,3 +233,4 @@ def test_an_issued_invoice_and_its_credit_note_are_pdfs(books: Books) -> None:
     expect(books.get(books.admin, f"/invoices/{books.invoice.id}/credit-notes/{uuid4()}/pdf"), 404)
     expect(books.get(books.analyst, f"/invoices/{books.invoice.id}/pdf"), 403)
     expect(books.get(None, f"/invoices/{books.invoice.id}/pdf"), 401)
+    expect(books.get(books.patient, f"/invoices/{books.invoice.id}/pdf", after="soon"), 422, field="after")
