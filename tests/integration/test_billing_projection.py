@@ -14,7 +14,7 @@ from sqlalchemy import select
 from domain.invoice import Invoice, Method
 from domain.price_list import PriceList, ServiceKind
 from infrastructure.bootstrap import Medledger
-from integration_helpers import open_patient, running
+from integration_helpers import open_patient, read_model_rows, running
 from projections import billing
 from projections.billing_tables import credit_notes, invoice_payments, invoices, price_list
 from tests.billing_seed import CAUSE, credited, drafted, issued, line, midday, paid, refunded
@@ -64,6 +64,22 @@ def test_the_row_is_the_invoices_view_at_each_event(system: Medledger) -> None:
     assert movements == [("payment", "cash", Decimal("50"), DAY), ("refund", "cash", Decimal("20"), DAY)]
     [note] = rows(system, credit_notes, str(invoice.id))
     assert (note["id"], note["invoice_number"], note["total"], note["patient_id"]) == (note_id, stored.number, Decimal("45.50"), patient.profile_id)
+
+
+def test_a_rebuild_of_the_billing_read_models_reproduces_them(own_system: Medledger) -> None:
+    m = own_system
+    patient = open_patient(m.services)
+    invoice = issued(m.store, drafted(patient.profile_id, line("a", "10.00"), line("b", "2.50", quantity="3")), midday(DAY))
+    paid(m.store, invoice, "20.00", midday(DAY))
+    refunded(m.store, invoice, "1.00", midday(DAY))
+    credited(m.store, invoice, {"b": Decimal(1)}, midday(DAY))
+    m.projection.run_once()
+    live = {name: rows for name, rows in read_model_rows(m.write_engine).items() if name in ("invoices", "invoice_payments", "credit_notes")}
+
+    m.projection.rebuild(["billing"])
+
+    rebuilt = read_model_rows(m.write_engine)
+    assert all(rebuilt[name] == rows for name, rows in live.items()) and live["invoice_payments"]
 
 
 def test_search_finds_by_patient_doctor_status_number_and_issue_date_newest_first(system: Medledger) -> None:
