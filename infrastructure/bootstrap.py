@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import redis
 from sqlalchemy import Engine
 
-from commands.base import Clock, LoginPolicy, Services
+from commands.base import BillingPolicy, Clock, LoginPolicy, Services
 from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
@@ -158,6 +158,13 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         interactions=FileInteractionTables(settings.interaction_table),
         prescriptions=ReadModelPrescriptionIndex(write_engine),
         prescription_validity=timedelta(days=settings.prescription_valid_days),
+        billing=BillingPolicy(
+            clinic=settings.clinic_code,
+            currency=settings.billing_currency,
+            timezone=settings.clinic_timezone,
+            payment_terms=timedelta(days=settings.payment_terms_days),
+            no_show_fee=settings.no_show_fee,
+        ),
     )
     return Medledger(
         settings=settings,
