@@ -18,6 +18,7 @@ from api.routes import (
     appointments,
     audit,
     auth,
+    billing,
     care,
     chart,
     consultations,
@@ -72,7 +73,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency, erasure)
+    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, billing, audit, reads, transparency, erasure)
     for router in (module.router for module in routers):
         app.include_router(router)
 
