@@ -18,15 +18,15 @@ def _decimal(pattern: str, description: str, **bounds: Any) -> Any:
 
 
 Amount = _decimal(
-    r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,3})?$",
+    r"^(?:(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,3})?|1000000000(?:\.0{1,3})?)$",
     "A decimal string with at most the currency's minor-unit digits, e.g. \"120.50\" (EUR), \"1200\" (JPY).",
     ge=0,
     le=1_000_000_000,
     max_digits=13,
     decimal_places=3,
 )
-Quantity = _decimal(r"^(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,3})?$", "More than 0, at most 10000, up to 3 decimals.", gt=0, le=10_000, max_digits=8, decimal_places=3)
-Rate = _decimal(r"^(?:0|[1-9][0-9]?|100)(?:\.[0-9]{1,2})?$", "A percent, 0 to 100, up to 2 decimals.", ge=0, le=100, max_digits=5, decimal_places=2)
+Quantity = _decimal(r"^(?:(?:0|[1-9][0-9]{0,3})(?:\.[0-9]{1,3})?|10000(?:\.0{1,3})?)$", "More than 0, at most 10000, up to 3 decimals.", ge=0, le=10_000, max_digits=8, decimal_places=3)
+Rate = _decimal(r"^(?:(?:0|[1-9][0-9]?)(?:\.[0-9]{1,2})?|100(?:\.0{1,2})?)$", "A percent, 0 to 100, up to 2 decimals.", ge=0, le=100, max_digits=5, decimal_places=2)
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR.")]
 Code = _bounded(64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
 Reference = _bounded(128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:#-]*$")

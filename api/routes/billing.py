@@ -43,6 +43,7 @@ LINE_RULES = (
     Refusal("service_code", "a service the price list does not have", "unknown_service"),
     Refusal("currency", "a service priced in another currency than the invoice's", "mixed_currencies"),
     Refusal("lines", "more than 100 lines on one invoice"),
+    Refusal("quantity", "zero"),
 )
 DRAFT_RULES = (
     Refusal("patient_id", "no such patient"),
@@ -55,7 +56,7 @@ DISCOUNT_RULES = (
     Refusal("line_id", "the invoice has no such line"),
     Refusal("lines", "an invoice discount on an invoice without lines"),
 )
-CREDIT_RULES = (Refusal("line_id", "the invoice has no such line"), Refusal("lines", "a line named twice"))
+CREDIT_RULES = (Refusal("line_id", "the invoice has no such line"), Refusal("lines", "a line named twice, or a quantity of zero"))
 PAYMENT_RULES = (
     Refusal("currency", "another currency than the invoice's", "mixed_currencies"),
     Refusal("amount", "zero, or more decimals than the currency's minor unit"),

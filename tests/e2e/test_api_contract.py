@@ -180,6 +180,14 @@ def _records(http: httpx.Client, seeded: Seeded, tokens: dict[str, str]) -> None
     seen = http.get(consultation, headers={"Authorization": f"Bearer {tokens['doctor']}"})
     ids["attachment_id"] = seen.json()["attachments"][0]["attachment_id"]
     ids["record_id"] = ids["consultation_id"]
+    ids["category"], ids["code"] = "standard", "visit"
+    _created(call("admin", "PUT", "/billing/tax-categories/standard", json={"rate": "19"}))
+    visit = {"name": "Consultation", "kind": "consultation", "price": "80.00", "currency": "EUR", "tax_category": "standard"}
+    _created(call("admin", "PUT", "/billing/services/visit", json=visit))
+    draft = {"patient_id": ids["patient_id"], "lines": [{"service_code": "visit"}, {"service_code": "visit", "quantity": "2"}]}
+    ids["invoice_id"] = _created(call("admin", "POST", "/invoices", json=draft))
+    ids["line_id"] = call("admin", "POST", f"/invoices/{ids['invoice_id']}/lines", json={"service_code": "visit"}).json()["line_id"]
+    _created(call("admin", "POST", f"/invoices/{ids['invoice_id']}/issue"))
 
 
 @dataclass
