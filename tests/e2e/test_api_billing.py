@@ -166,3 +166,22 @@ def test_refunds_credit_notes_void_and_write_off(desk: tuple[Clinic, User, User]
     assert stored(clinic, unpaid)["status"] == "void"
     expect(post(f"/invoices/{unpaid}/payments", headers=admin.headers, json=payment(f"r-{uuid4()}", "1.00")), 409, "invalid_transition")
     expect(post(f"/invoices/{uuid4()}/write-off", headers=admin.headers, json={"reason": "unknown"}), 404)
+
+
+def test_an_invoice_has_a_history_for_auditors_and_its_patient_and_is_sealed_with_the_patients_key(desk: tuple[Clinic, User, User]) -> None:
+    from infrastructure.encryption import sealed_by
+
+    clinic, admin, patient = desk
+    invoice_id, _ = issued(clinic, admin, patient, {"service_code": "visit"})
+    expect(clinic.client.post(f"/invoices/{invoice_id}/payments", headers=admin.headers, json=payment(f"r-{uuid4()}", "80.00")), 201)
+    auditor = clinic.staff(admin, "auditor")
+    history = expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=auditor.headers), 200)
+    assert [row["event_type"] for row in history["items"]] == ["Invoice.Drafted", "Invoice.LineAdded", "Invoice.Issued", "Invoice.PaymentRecorded"]
+    assert history["items"][-1]["actor_user_id"] == admin.account_id
+    own = expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=patient.headers), 200)
+    assert own["total"] == 4
+    stranger = clinic.patient()
+    expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=stranger.headers), 404)
+    recorder = clinic.medledger.store.recorder
+    stored = [n for n in recorder.select_notifications(start=1, limit=1_000_000) if str(n.originator_id) == invoice_id]
+    assert len(stored) == 4 and {sealed_by(n.state) for n in stored} == {patient.profile_id}
