@@ -214,9 +214,9 @@ def _admin(actor: Actor, what: str) -> None:
     require(actor.is_(Role.ADMIN), f"Only admins {what}.")
 
 
-def _price_list(svc: Services) -> PriceList:
+def _price_list(svc: Services, found: PriceList | None = None) -> PriceList:
     clinic = svc.billing.clinic
-    found = svc.store.find(PriceList, price_list_id(clinic))
+    found = found if found is not None else svc.store.find(PriceList, price_list_id(clinic))
     return found if found is not None else PriceList(id=price_list_id(clinic), clinic=clinic)
 
 
@@ -447,13 +447,15 @@ def draft_for_visit(svc: Services, appointment_id: str, cause: Cause) -> Outcome
     """The draft of a completed visit: one line at the doctor's consultation fee (taxed by the price list's
     consultation service, untaxed if it lists none). None when the appointment is unknown or was not attended."""
     invoice_id = visit_invoice_id(appointment_id)
-    appointment, existing = svc.store.find_all((Appointment, appointment_id), (Invoice, invoice_id))
+    appointment, existing, prices = svc.store.find_all(
+        (Appointment, appointment_id), (Invoice, invoice_id), (PriceList, price_list_id(svc.billing.clinic))
+    )
     if existing is not None:
         return Outcome(str(invoice_id), None)
     if appointment is None or appointment.status not in VISITED:
         return None
     doctor = load(svc.store, Doctor, appointment.doctor_id, "doctor")
-    price_list = _price_list(svc)
+    price_list = _price_list(svc, prices)
     service = price_list.services.get(CONSULTATION)
     rate = price_list.rate(service.tax_category) if service is not None else Decimal(0)
     line = Line(
@@ -491,12 +493,14 @@ def draft_no_show_fee(svc: Services, appointment_id: str, cause: Cause) -> Outco
     if not fee:
         return None
     invoice_id = no_show_invoice_id(appointment_id)
-    appointment, existing = svc.store.find_all((Appointment, appointment_id), (Invoice, invoice_id))
+    appointment, existing, prices = svc.store.find_all(
+        (Appointment, appointment_id), (Invoice, invoice_id), (PriceList, price_list_id(svc.billing.clinic))
+    )
     if existing is not None:
         return Outcome(str(invoice_id), None)
     if appointment is None or appointment.status != AppointmentStatus.NO_SHOW:
         return None
-    price_list = _price_list(svc)
+    price_list = _price_list(svc, prices)
     service = price_list.services.get(NO_SHOW)
     rate = price_list.rate(service.tax_category) if service is not None else Decimal(0)
     line = Line(

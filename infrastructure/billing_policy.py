@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -28,6 +29,7 @@ log = logging.getLogger("medledger.billing_policy")
 
 NAME = "billing-policy"
 BATCH = 100
+DRAFTERS = 4
 
 metadata = MetaData()
 
@@ -101,8 +103,14 @@ class DraftingPolicy:
             start=start, limit=self.batch, stop=frontier, topics=tuple(REACTIONS), inclusive_of_start=False
         )
         reached = notifications[-1].id if len(notifications) == self.batch else frontier
-        for notification in notifications:
-            self._react(notification)
+        if len(notifications) > 1:
+            # Each draft is its own stream, decided on the visit's current state: drafted side by side, they share
+            # the group commit's transactions, and their order does not matter.
+            with ThreadPoolExecutor(DRAFTERS, thread_name_prefix="billing-policy") as pool:
+                list(pool.map(self._react, notifications))
+        else:
+            for notification in notifications:
+                self._react(notification)
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(policy_positions)

@@ -207,7 +207,7 @@ def test_the_drafting_policy_creates_exactly_one_invoice_per_completed_appointme
 
         first = PolicyProcess(m.settings, log)
         try:
-            seen_drafting = wait_until(lambda: 0 < len(drafted(m)) or not first.alive(), timeout=90, interval=0.002)
+            seen_drafting = wait_until(lambda: 0 < len(drafted(m)) or not first.alive(), timeout=90, interval=0.005)
             assert seen_drafting and first.alive(), f"never saw the policy draft:\n{first.output()}"
             os.kill(first.process.pid, signal.SIGKILL)
             assert first.process.wait(timeout=10) == -signal.SIGKILL
