@@ -27,7 +27,7 @@ from domain.invoice import Invoice, Origin
 from domain.price_list import CONSULTATION, NO_SHOW
 from domain.shared import Role
 from infrastructure.billing_policy import NAME, DraftingPolicy, policy_positions
-from infrastructure.bootstrap import Medledger
+from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
 from integration_helpers import (
     ADMIN,
@@ -156,6 +156,19 @@ def test_on_its_first_start_the_policy_begins_at_the_end_of_the_log(make_setting
         appointments.complete_appointment(m.services, CompleteAppointment(later), ADMIN)
         follow(m)
         assert drafted(m) == [visit_invoice_id(later)]
+
+
+def test_in_process_the_projector_thread_of_the_api_drafts_the_visit(make_settings, clock) -> None:
+    m = bootstrap(make_settings("sqlite"), clock=clock)
+    try:
+        m.start_projector()
+        doctor, patient = open_doctor(m.services), open_patient(m.services)
+        visit = book(m.services, doctor, patient, 9)
+        clock.advance(days=2)
+        appointments.complete_appointment(m.services, CompleteAppointment(visit), ADMIN)
+        assert wait_until(lambda: drafted(m) == [visit_invoice_id(visit)], timeout=20)
+    finally:
+        m.close()
 
 
 # -- the policy's worker SIGKILLed mid-stream, on PostgreSQL ---------------------------------------------------------
