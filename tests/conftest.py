@@ -38,6 +38,7 @@ LONG_RUNNING_MODULES = {
     "e2e/test_api_rebuild.py",
     "e2e/test_concurrent_start.py",
     "e2e/test_rebuild_processes.py",
+    "integration/test_billing_policy.py",
     "integration/test_projector_kill.py",
 }
 
