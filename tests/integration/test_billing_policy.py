@@ -75,14 +75,14 @@ def sign_visit(svc: Services, doctor: Member, appointment_id: str) -> None:
 
 @pytest.fixture
 def sqlite_system(make_settings, clock) -> Iterator[Medledger]:
-    with running(make_settings("sqlite", no_show_fee=Decimal("25.00")), clock) as system:
+    with running(make_settings("sqlite", billing_policy=True, no_show_fee=Decimal("25.00")), clock) as system:
         yield system
 
 
 def test_a_completed_visit_and_a_signed_one_get_one_draft_each_at_the_doctors_fee_whatever_repeats(
     make_settings, clock
 ) -> None:
-    with running(make_settings("sqlite"), clock) as m:
+    with running(make_settings("sqlite", billing_policy=True), clock) as m:
         svc = m.services
         doctor, patient = open_doctor(svc), open_patient(svc)
         completed, no_show, signed = (book(svc, doctor, patient, hour) for hour in (9, 10, 11))
@@ -159,7 +159,7 @@ def test_on_its_first_start_the_policy_begins_at_the_end_of_the_log(make_setting
 
 
 def test_in_process_the_projector_thread_of_the_api_drafts_the_visit(make_settings, clock) -> None:
-    m = bootstrap(make_settings("sqlite"), clock=clock)
+    m = bootstrap(make_settings("sqlite", billing_policy=True), clock=clock)
     try:
         m.start_projector()
         doctor, patient = open_doctor(m.services), open_patient(m.services)
@@ -208,7 +208,7 @@ def complete_all(svc: Services, appointment_ids: list[str], threads: int = 4) ->
 def test_the_drafting_policy_creates_exactly_one_invoice_per_completed_appointment_after_being_sigkilled_mid_stream_and_restarted(
     make_settings, clock, tmp_path: Path
 ) -> None:
-    with running(make_settings("postgres", projector="external", pool_size=3), clock) as m:
+    with running(make_settings("postgres", projector="external", pool_size=3, billing_policy=True), clock) as m:
         svc = m.services
         doctor = open_doctor(svc)
         patients = [open_patient(svc, f"Billed {n}") for n in range(10)]
