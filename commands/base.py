@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
@@ -130,6 +132,20 @@ Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
+class BillingPolicy:
+    """The clinic's billing settings, wired once at start-up."""
+
+    clinic: str = "main"
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    payment_terms: timedelta = timedelta(days=30)
+    no_show_fee: Decimal | None = None
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
+
+@dataclass(frozen=True)
 class Services:
     """The ports and policies handlers are given, wired once at start-up."""
 
@@ -146,6 +162,7 @@ class Services:
     prescription_validity: timedelta
     blobs: Blobs
     eraser: Eraser
+    billing: BillingPolicy = BillingPolicy()
 
 
 @dataclass(frozen=True)

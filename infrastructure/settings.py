@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.money import MINOR_UNITS
 from infrastructure.encryption import MasterKeys
 
 DEVELOPMENT_JWT_SECRET = "medledger-embedded-development-secret-do-not-use-in-production"
@@ -68,6 +72,30 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(50, ge=1)
     login_lockout_minutes: tuple[int, ...] = (1, 5, 15, 60)
     write_rate_limit: str = "120/minute"
+    clinic_code: str = Field("main", pattern=r"^[a-z0-9-]{1,32}$")
+    billing_currency: str = "EUR"
+    clinic_timezone: str = "UTC"
+    payment_terms_days: int = Field(30, ge=0, le=365)
+    no_show_fee: Decimal | None = Field(None, ge=0, le=100_000, decimal_places=2)
+    billing_policy: bool = True
+    gateway_webhook_secret: SecretStr | None = None
+    gateway_tolerance_seconds: int = Field(300, ge=1, le=3600)
+
+    @field_validator("billing_currency")
+    @classmethod
+    def _currency_is_iso(cls, code: str) -> str:
+        if code not in MINOR_UNITS:
+            raise ValueError("give an ISO 4217 currency code, e.g. EUR")
+        return code
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("give an IANA time zone, e.g. Europe/Berlin") from None
+        return name
 
     @field_validator("login_lockout_minutes")
     @classmethod
