@@ -207,9 +207,9 @@ def cash_up(
     m: MedledgerDep,
     conn: ReadBilling,
     day: Annotated[CalendarDay | None, Query(alias="date", description="The day (default: today in the time zone)")] = None,
-    zone: Annotated[TimeZoneName | None, Query(alias="timezone", description="The day's time zone (default: UTC)")] = None,  # type: ignore[valid-type]
+    zone: Annotated[TimeZoneName | None, Query(alias="timezone", description="The day's time zone (default: the clinic's)")] = None,  # type: ignore[valid-type]
 ) -> dict[str, Any]:
     """The day's takings by currency and method: payments, refunds and net, with counts (admins and auditors)."""
     require_bookkeeper(actor)
-    tz = ZoneInfo(zone or "UTC")
+    tz = ZoneInfo(zone or m.settings.clinic_timezone)
     return books.cash_up(conn, day or m.services.clock().astimezone(tz).date(), tz)
