@@ -23,6 +23,7 @@ from api.routes import (
     consultations,
     doctors,
     erasure,
+    gateway,
     operations,
     patients,
     prescriptions,
@@ -72,7 +73,7 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency, erasure)
+    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, audit, reads, transparency, erasure, gateway)
     for router in (module.router for module in routers):
         app.include_router(router)
 
