@@ -308,3 +308,33 @@ def test_without_a_secret_the_webhook_answers_503(tmp_path: Path) -> None:
             expect(client.post(WEBHOOK, content=b"{}", headers={SIGNATURE_HEADER: "t=1,v1=00"}), 503, "gateway_not_configured")
     finally:
         system.close()
+
+
+def test_the_simulator_pays_an_invoice_on_a_real_server_and_shows_the_refusals(tmp_path: Path) -> None:
+    settings = gateway_settings(tmp_path / "data")
+    clinic = bootstrap(settings)
+    try:
+        billing.set_tax_category(clinic.services, billing.SetTaxCategory("standard", Decimal("0")), OPERATOR)
+        visit = billing.PriceService("visit", "Visit", ServiceKind.CONSULTATION, Decimal("120.00"), "EUR", "standard")
+        billing.price_service(clinic.services, visit, OPERATOR)
+        email = unique_email("patient")
+        create_account(clinic.services, CreateAccount(email, PASSWORD, Role.PATIENT, patient_profile()), OPERATOR)
+        account = clinic.store.find(Account, Account.create_id(email))
+        assert account is not None and account.profile_id
+        invoice_id = issued_invoice(clinic, account.profile_id)
+    finally:
+        clinic.close()
+    runner = CliRunner()
+    environment = {"MEDLEDGER_GATEWAY_WEBHOOK_SECRET": SECRET}
+    with running_server(settings, 1, tmp_path / "uvicorn.log", MEDLEDGER_GATEWAY_WEBHOOK_SECRET=SECRET) as base_url:
+
+        def simulate(*options: str) -> list[str]:
+            args = ["gateway-simulate", invoice_id, "--amount", "120.00", "--url", base_url + WEBHOOK, *options]
+            result = runner.invoke(cli, args, env=environment)
+            assert result.exit_code == 0, result.output
+            return [line.split(" ", 2)[1] for line in result.output.splitlines() if line.startswith("HTTP ")]
+
+        assert simulate("--spoil", "stale") == ["400"]
+        assert simulate("--spoil", "wrong-secret") == ["400"]
+        assert simulate("--times", "2") == ["200", "409"]
+        assert simulate("--failed") == ["200"]
