@@ -33,6 +33,8 @@ WEBHOOK_EVENT_SCHEMA: dict[str, Any] = {
 
 
 class WebhookAccepted(CommandResult):
+    """id: the event's receipt, a record of its own (its history at /audit/records/{id}/history)."""
+
     event_id: str
     outcome: Literal["payment_recorded", "payment_already_recorded", "payment_failed"] = Field(
         description="payment_already_recorded: the gateway's payment came before under another event id; it is one payment."

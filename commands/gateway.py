@@ -76,6 +76,8 @@ class Gateway(Protocol):
 
 @dataclass(frozen=True)
 class WebhookOutcome(Outcome):
+    """The event's receipt (id: its record, whose history auditors read) and what came of it."""
+
     event_id: str = ""
     outcome: str = ""
     invoice_id: str = ""
@@ -180,9 +182,7 @@ def _apply(svc: Services, gateway: str, received: GatewayEvent, delivery: Delive
     outcome = ReceiptOutcome.PAYMENT_RECORDED if paid.created else ReceiptOutcome.PAYMENT_ALREADY_RECORDED
     settled = _settle(svc, gateway, received, delivery, actor, outcome, payment_id=paid.payment_id)
     position = max(p for p in (paid.position, settled.position, 0) if p is not None)
-    return WebhookOutcome(
-        received.invoice_id, position, True, received.id, outcome.value, received.invoice_id, paid.payment_id, paid.balance
-    )
+    return WebhookOutcome(settled.id, position, True, received.id, outcome.value, received.invoice_id, paid.payment_id, paid.balance)
 
 
 def _settle(

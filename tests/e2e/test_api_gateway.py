@@ -4,7 +4,9 @@ recorded on the gateway's day log, the patient's checkout, and the simulator aga
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,11 +21,12 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from commands import billing
+from commands import gateway as gateway_commands
 from commands.accounts import CreateAccount, create_account
 from domain.accounts import Account
 from domain.invoice import Invoice
 from domain.price_list import ServiceKind
-from domain.shared import Role
+from domain.shared import DomainError, Role
 from domain.webhooks import EventType, WebhookReceipt, receipt_id
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.cli import cli
@@ -173,7 +176,7 @@ def test_a_signed_payment_is_recorded_once_and_its_replay_is_refused_and_recorde
     assert [(p.method.value, p.amount) for p in invoice.payments.values()] == [("online", Decimal("100.00"))]
     assert invoice.balance == Decimal("20.00")
     receipt = system.store.find(WebhookReceipt, receipt_id(GATEWAY, json.loads(raw)["id"]))
-    assert receipt is not None and receipt.payment_id == accepted["payment_id"]
+    assert receipt is not None and receipt.payment_id == accepted["payment_id"] and str(receipt.id) == accepted["id"]
     assert recorded_for(rejections(system, http, admin_headers(system, http)), sha256(raw)) == ["webhook_replayed"]
 
 
@@ -338,3 +341,26 @@ def test_the_simulator_pays_an_invoice_on_a_real_server_and_shows_the_refusals(t
         assert simulate("--spoil", "wrong-secret") == ["400"]
         assert simulate("--times", "2") == ["200", "409"]
         assert simulate("--failed") == ["200"]
+
+
+def test_deliveries_of_one_event_at_once_record_one_payment_and_one_receipt(system: Medledger, http: TestClient) -> None:
+    patient = new_patient(system, http)
+    invoice_id = issued_invoice(system, patient.profile_id)
+    raw = event(invoice_id, "60.00")
+    headers = {SIGNATURE_HEADER: signature_header(SECRET, now(), raw)}
+    start = threading.Barrier(4)
+
+    def deliver_now(_: int) -> str:
+        start.wait()
+        try:
+            received = gateway_commands.receive_webhook(
+                system.services, SignedWebhookGateway(SECRET, TOLERANCE), raw, headers, "127.0.0.1", gateway_commands.gateway_actor("race")
+            )
+        except DomainError as refused:
+            return refused.code
+        return received.outcome
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(deliver_now, range(4)))
+    assert outcomes == ["payment_recorded", "webhook_replayed", "webhook_replayed", "webhook_replayed"]
+    assert [p.amount for p in invoice_of(system, invoice_id).payments.values()] == [Decimal("60.00")]
