@@ -304,13 +304,12 @@ def test_a_patient_checks_out_their_own_issued_invoice_only(system: Medledger, h
     expect(http.post(f"/invoices/{invoice_id}/checkout", headers=patient.headers), 409)
 
 
-def test_without_a_secret_the_webhook_answers_503(tmp_path: Path) -> None:
-    system = bootstrap(gateway_settings(tmp_path, gateway_webhook_secret=None))
-    try:
-        with TestClient(create_app(system)) as client:
-            expect(client.post(WEBHOOK, content=b"{}", headers={SIGNATURE_HEADER: "t=1,v1=00"}), 503, "gateway_not_configured")
-    finally:
-        system.close()
+def test_without_a_secret_online_payment_answers_503(system: Medledger, http: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    patient = new_patient(system, http)
+    invoice_id = issued_invoice(system, patient.profile_id)
+    monkeypatch.setattr(system, "settings", system.settings.model_copy(update={"gateway_webhook_secret": None}))
+    expect(deliver(http, event(invoice_id)), 503, "gateway_not_configured")
+    expect(http.post(f"/invoices/{invoice_id}/checkout", headers=patient.headers), 503, "gateway_not_configured")
 
 
 def test_the_simulator_pays_an_invoice_on_a_real_server_and_shows_the_refusals(tmp_path: Path) -> None:
