@@ -15,7 +15,7 @@ from api.responses import Refusal, errors
 from commands import gateway as commands
 from domain.webhooks import GatewayNotConfiguredError, log_id
 from infrastructure.bootstrap import Medledger
-from infrastructure.gateway import SIGNATURE_HEADER, SignedWebhookGateway
+from infrastructure.gateway import MAX_BODY_BYTES, SIGNATURE_HEADER, SignedWebhookGateway
 
 # No StrictJSONRoute: the webhook's body is read as bytes and only parsed once its signature verifies.
 router = APIRouter(tags=["billing"])
@@ -25,6 +25,7 @@ WEBHOOK_RULES = (
     Refusal("body", "the event names an invoice this clinic does not have", "unknown_invoice"),
     Refusal("currency", "the payment's currency is not the invoice's", "mixed_currencies"),
     Refusal("amount", "more decimals than the currency has", "invalid_input"),
+    Refusal("reference", "a payment reference of blanks only", "invalid_input"),
 )
 WEBHOOK_OPENAPI: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": WEBHOOK_EVENT_SCHEMA}}},
@@ -47,6 +48,16 @@ def configured_gateway(m: Medledger) -> SignedWebhookGateway:
     return SignedWebhookGateway(secret.get_secret_value(), m.settings.gateway_tolerance_seconds)
 
 
+async def _body_within_limit(request: Request) -> bytes:
+    """The raw body, read no further than one byte past the limit (the gateway then refuses it as too large)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            break
+    return bytes(raw)
+
+
 @router.post(
     "/billing/gateway/webhook",
     name="gateway_webhook",
@@ -60,7 +71,7 @@ async def webhook(request: Request, m: MedledgerDep, correlation: CorrelationId)
     reference on another invoice); 422 a signed body that is no payment event or names no invoice of ours.
     Every refusal is recorded on the gateway's day log."""
     gateway = configured_gateway(m)
-    raw_body = await request.body()
+    raw_body = await _body_within_limit(request)
     remote = request.client.host if request.client else None
     actor = commands.gateway_actor(correlation)
     outcome = await run_in_threadpool(commands.receive_webhook, m.services, gateway, raw_body, request.headers, remote, actor)

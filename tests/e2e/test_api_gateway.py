@@ -363,3 +363,10 @@ def test_deliveries_of_one_event_at_once_record_one_payment_and_one_receipt(syst
         outcomes = sorted(pool.map(deliver_now, range(4)))
     assert outcomes == ["payment_recorded", "webhook_replayed", "webhook_replayed", "webhook_replayed"]
     assert [p.amount for p in invoice_of(system, invoice_id).payments.values()] == [Decimal("60.00")]
+
+
+def test_an_oversized_body_is_refused_unread_and_recorded(system: Medledger, http: TestClient) -> None:
+    raw = b'{"id": "evt_big", "pad": "' + b"x" * (70 * 1024) + b'"}'
+    expect(deliver(http, raw), 400, "body_too_large")
+    reasons = [e["reason"] for e in rejections(system, http, admin_headers(system, http)) if e["delivery"]["body_bytes"] > 64 * 1024]
+    assert "body_too_large" in reasons
