@@ -84,8 +84,8 @@ async def webhook(request: Request, m: MedledgerDep, correlation: CorrelationId)
 def checkout(invoice_id: str, actor: CurrentActor, m: MedledgerDep, request: Request) -> Any:
     """What the gateway needs to take the payment of one of the patient's own issued invoices: the amount due, its
     currency and where to report it. 404 for anyone else's invoice and for drafts; 409 when nothing is owed."""
-    gateway = configured_gateway(m)
     payable = commands.payable(m.services, invoice_id, actor)
+    gateway = configured_gateway(m)
     return asdict(gateway.checkout(payable, str(request.url_for("gateway_webhook"))))
 
 
