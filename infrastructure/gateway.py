@@ -103,10 +103,7 @@ def parse_event(raw_body: bytes) -> GatewayEvent:
         known = ", ".join(t.value for t in EventType)
         raise MalformedWebhookError(f"The event type is not one of {known}.", event_id) from None
     data = parsed.data
-    if event_type is EventType.PAYMENT_FAILED and not data.failure_message:
-        failure = "no reason given"
-    else:
-        failure = data.failure_message if event_type is EventType.PAYMENT_FAILED else None
+    failure = (data.failure_message or "no reason given") if event_type is EventType.PAYMENT_FAILED else None
     return GatewayEvent(parsed.id, event_type, data.invoice_id, data.reference, amount, data.currency, failure)
 
 
@@ -116,14 +113,14 @@ class SignedWebhookGateway:
     name = "signed-webhook"
 
     def __init__(self, secret: str, tolerance_seconds: int) -> None:
-        self._secret = secret.encode()
+        self._secret = secret
         self.tolerance_seconds = tolerance_seconds
 
     def verify(self, raw_body: bytes, headers: Mapping[str, str], now: datetime) -> GatewayEvent:
         if len(raw_body) > MAX_BODY_BYTES:
             raise UnverifiedWebhookError("body_too_large", f"A webhook body is at most {MAX_BODY_BYTES} bytes.")
         timestamp, signatures = _parsed_header(headers.get(SIGNATURE_HEADER))
-        expected = hmac.new(self._secret, str(timestamp).encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+        expected = sign(self._secret, timestamp, raw_body)
         matched = False
         for given in signatures:
             matched |= _HEX_DIGEST.match(given) is not None and hmac.compare_digest(expected, given)
