@@ -49,7 +49,7 @@ def configured_gateway(m: Medledger) -> SignedWebhookGateway:
 
 
 async def _body_within_limit(request: Request) -> bytes:
-    """The raw body, read no further than one byte past the limit (the gateway then refuses it as too large)."""
+    """The raw body, read no further than the chunk that passes the limit (the gateway then refuses it as too large)."""
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
@@ -62,7 +62,7 @@ async def _body_within_limit(request: Request) -> bytes:
     "/billing/gateway/webhook",
     name="gateway_webhook",
     response_model=WebhookAccepted,
-    responses=errors(400, 404, 409, 503, refusals=WEBHOOK_RULES),
+    responses=errors(400, 409, 503, refusals=WEBHOOK_RULES),
     openapi_extra=WEBHOOK_OPENAPI,
 )
 async def webhook(request: Request, m: MedledgerDep, correlation: CorrelationId) -> Any:
