@@ -178,6 +178,8 @@ def test_a_signed_payment_is_recorded_once_and_its_replay_is_refused_and_recorde
     receipt = system.store.find(WebhookReceipt, receipt_id(GATEWAY, json.loads(raw)["id"]))
     assert receipt is not None and receipt.payment_id == accepted["payment_id"] and str(receipt.id) == accepted["id"]
     assert recorded_for(rejections(system, http, admin_headers(system, http)), sha256(raw)) == ["webhook_replayed"]
+    history = expect(http.get(f"/audit/records/{accepted['id']}/history", headers=auditor_headers(system, http)), 200)
+    assert [(row["event_type"], row["actor_user_id"]) for row in history["items"]] == [("WebhookReceipt.Received", "gateway")]
 
 
 def test_the_same_gateway_payment_under_a_new_event_id_is_still_one_payment(system: Medledger, http: TestClient) -> None:
@@ -272,6 +274,8 @@ def test_payments_the_invoice_refuses_are_recorded_and_not_applied_on_redelivery
     assert invoice_of(system, invoice_id).payments == {}
     reasons = [e["reason"] for e in rejections(system, http, admin_headers(system, http)) if (e["event"] or {}).get("invoice_id") == invoice_id]
     assert reasons == ["overpayment", "webhook_replayed", "mixed_currencies"]
+    billing.void_invoice(system.services, billing.VoidInvoice(invoice_id, "Billed twice"), OPERATOR)
+    expect(deliver(http, event(invoice_id)), 409, "invalid_transition")
 
 
 def test_a_failed_payment_is_on_the_day_log_for_the_front_desk_and_the_log_in_the_audit_history(system: Medledger, http: TestClient) -> None:
