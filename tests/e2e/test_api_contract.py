@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,10 +41,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commands import profiles
+from commands import billing, profiles
 from commands.accounts import CreateAccount, create_account
 from domain.accounts import Account
 from domain.doctors import WeeklyAvailability
+from domain.price_list import ServiceKind
 from domain.shared import Role
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
@@ -127,9 +129,19 @@ def _accounts(settings: Settings) -> Seeded:
         doctor = system.store.find(Account, Account.create_id(emails["doctor"]))
         assert victim is not None and doctor is not None
         ids = {"doctor_id": doctor_id, "patient_id": profile_ids["patient"] or "", "account_id": str(victim.id), "user_id": str(doctor.id)}
+        ids["invoice_id"] = _issued_invoice(svc, ids["patient_id"])
         return Seeded(emails, ids)
     finally:
         system.close()
+
+
+def _issued_invoice(svc: Any, patient_id: str) -> str:
+    billing.set_tax_category(svc, billing.SetTaxCategory("standard", Decimal("0")), OPERATOR)
+    visit = billing.PriceService("visit", "Visit", ServiceKind.CONSULTATION, Decimal("120.00"), "EUR", "standard")
+    billing.price_service(svc, visit, OPERATOR)
+    drafted = billing.draft_invoice(svc, billing.DraftInvoice(patient_id, (billing.LineSpec("visit"),)), OPERATOR)
+    billing.issue_invoice(svc, billing.IssueInvoice(drafted.id), OPERATOR)
+    return drafted.id
 
 
 def _token(http: httpx.Client, email: str) -> str:
@@ -243,7 +255,8 @@ def test_every_operation_answers_as_the_openapi_document_declares(make_settings:
     seeded = _accounts(settings)
     run = Run()
     # One client for the set-up's requests and the logins: a client per request built an SSL context each time.
-    with running_server(settings, 1, tmp_path / "uvicorn.log") as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
+    gateway = {"MEDLEDGER_GATEWAY_WEBHOOK_SECRET": "contract-gateway-secret"}
+    with running_server(settings, 1, tmp_path / "uvicorn.log", **gateway) as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
         tokens = {name: _token(http, email) for name, email in seeded.emails.items()}
         _records(http, seeded, tokens)
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
