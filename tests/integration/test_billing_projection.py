@@ -4,8 +4,9 @@ erased with the patient; and the queries: search, a patient's statement, receiva
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -202,7 +203,7 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
     invoice = issued(m.store, drafted(patient.profile_id, line("a", "10.00")), midday(DAY))
     paid(m.store, invoice, "5.00", midday(DAY))
     credited(m.store, invoice, None, midday(DAY))
-    prices = PriceList(id=uuid_of("price-list"), clinic="main")
+    prices = PriceList(id=uuid4(), clinic=f"clinic-{uuid4().hex[:8]}")
     prices.set_tax_category("standard", "20", CAUSE)
     prices.set_service("visit", "Visit", ServiceKind.CONSULTATION, "80.00", "EUR", "standard", CAUSE)
     prices.set_service("ecg", "ECG", ServiceKind.TEST, "45.00", "EUR", "standard", CAUSE)
@@ -210,7 +211,7 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
     m.store.save(prices)
     m.projection.run_once()
     with m.read_engine.connect() as conn:
-        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, "main")] == [("visit", "80.00", "20.00")]
+        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, prices.clinic)] == [("visit", "80.00", "20.00")]
 
     billing_projector = next(p for p in m.projection.projectors if p.name == "billing")
     with m.write_engine.begin() as conn:
@@ -220,8 +221,3 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
         assert conn.execute(select(invoices).where(invoices.c.patient_id == patient.profile_id)).all() == []
         assert conn.execute(select(price_list)).all() != []
 
-
-def uuid_of(name: str):
-    from uuid import NAMESPACE_URL, uuid5
-
-    return uuid5(NAMESPACE_URL, f"medledger-tests/{name}")
