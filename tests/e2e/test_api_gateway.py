@@ -365,7 +365,9 @@ def test_deliveries_of_one_event_at_once_record_one_payment_and_one_receipt(syst
 
     with ThreadPoolExecutor(4) as pool:
         outcomes = sorted(pool.map(deliver_now, range(4)))
-    assert outcomes == ["payment_recorded", "webhook_replayed", "webhook_replayed", "webhook_replayed"]
+    # Every delivery may reach the payment before any has saved the event's receipt: the one whose receipt is saved
+    # first answers for the event (it recorded the payment, or found it recorded by a sibling), the others are replays.
+    assert outcomes[1:] == ["webhook_replayed"] * 3 and outcomes[0] in ("payment_already_recorded", "payment_recorded"), outcomes
     assert [p.amount for p in invoice_of(system, invoice_id).payments.values()] == [Decimal("60.00")]
 
 
