@@ -90,6 +90,7 @@ class InvoicePublic(BaseModel):
     origin: str
     drafted_at: datetime
     issued_at: datetime | None
+    issue_date: date | None = Field(description="The clinic's date of issue (MEDLEDGER_CLINIC_TIMEZONE).")
     due_date: date | None
     lines: list[InvoiceLinePublic]
     discount: DiscountPublic | None

@@ -343,7 +343,8 @@ def issue_invoice(svc: Services, cmd: IssueInvoice, actor: Actor) -> Outcome:
         invoice.check_issuable()
         now = svc.clock()
         numbers, number = _take_number(svc, Series.INVOICE, now, str(invoice.id), actor.cause)
-        invoice.issue(number, now, svc.billing.local_date(now) + svc.billing.payment_terms, actor.cause)
+        today = svc.billing.local_date(now)
+        invoice.issue(number, now, today + svc.billing.payment_terms, actor.cause, issue_date=today)
         return IssueOutcome(str(invoice.id), svc.store.save(invoice, numbers), number=number)
 
     return retrying(svc.store, decide)

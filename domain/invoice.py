@@ -8,7 +8,7 @@ a void invoice owes nothing. A negative balance is money the clinic owes the pat
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -366,6 +366,7 @@ class Invoice(Aggregate):
         self.discount: Discount | None = None
         self.number: str | None = None
         self.issued_at: datetime | None = None
+        self.issue_date: date | None = None
         self.due_date: date | None = None
         self.payments: dict[str, Payment] = {}
         self.refunds: list[Refund] = []
@@ -474,11 +475,13 @@ class Invoice(Aggregate):
         if not self.lines:
             raise InvalidTransitionError("An invoice without lines cannot be issued.", current=self.summary())
 
-    def issue(self, number: str, issued_at: datetime, due_date: date, cause: Cause) -> None:
+    def issue(self, number: str, issued_at: datetime, due_date: date, cause: Cause, issue_date: date | None = None) -> None:
+        """Issues under a number taken for it; issue_date is the clinic's date of issued_at (its UTC date by default)."""
         self.check_issuable()
         require_aware(issued_at, "issued_at")
         totals = self.totals()
-        self._issued(number, issued_at, due_date, text(totals.total), text(totals.tax), cause.as_dict())
+        issued_on = issue_date or issued_at.astimezone(timezone.utc).date()
+        self._issued(number, issued_at, issued_on, due_date, text(totals.total), text(totals.tax), cause.as_dict())
 
     def credit_lines(self, wanted: dict[str, Decimal] | None) -> tuple[CreditedLine, ...]:
         """What a credit note would credit: these quantities of these lines, or (None) all that is left of every line."""
@@ -632,6 +635,7 @@ class Invoice(Aggregate):
             "origin": self.origin.value,
             "drafted_at": self.created_on.isoformat(),
             "issued_at": self.issued_at.isoformat() if self.issued_at else None,
+            "issue_date": self.issue_date.isoformat() if self.issue_date else None,
             "due_date": self.due_date.isoformat() if self.due_date else None,
             "lines": [
                 {
@@ -697,9 +701,12 @@ class Invoice(Aggregate):
         self.discount = Discount.from_dict(discount)
 
     @event("Issued", topic="medledger:Invoice.Issued.v1")
-    def _issued(self, number: str, issued_at: datetime, due_date: date, total: str, tax: str, cause: dict[str, Any]) -> None:
+    def _issued(
+        self, number: str, issued_at: datetime, issue_date: date, due_date: date, total: str, tax: str, cause: dict[str, Any]
+    ) -> None:
         self.number = number
         self.issued_at = issued_at
+        self.issue_date = issue_date
         self.due_date = due_date
 
     @event("CreditNoteIssued", topic="medledger:Invoice.CreditNoteIssued.v1")

@@ -74,7 +74,7 @@ class InvoiceRecords(Projector):
             "balance": Decimal(view["balance"]),
             "drafted_at": _utc(view["drafted_at"]),
             "issued_at": issued_at,
-            "issue_date": issued_at.date() if issued_at else None,
+            "issue_date": date.fromisoformat(view["issue_date"]) if view["issue_date"] else None,
             "due_date": date.fromisoformat(view["due_date"]) if view["due_date"] else None,
             "document": view,
             "version": view["version"],

@@ -19,6 +19,7 @@ from uuid import uuid4
 import httpx
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from commands import profiles
 from commands.accounts import CreateAccount, create_account
 from commands.base import Actor
@@ -27,6 +28,7 @@ from domain.doctors import WeeklyAvailability
 from domain.shared import Role
 from infrastructure.bootstrap import Medledger, bootstrap
 from infrastructure.settings import Settings
+from tests.conftest import POSTGRES_URL, TEST_LOG_KEY, TEST_MASTER_KEY, TEST_SECRET, FakeClock, drop_schema, need_postgres
 
 PASSWORD = "correct-horse-battery"
 OPERATOR = Actor("operator", Role.ADMIN, None, "test")
@@ -220,6 +222,38 @@ def changes_nothing(clinic: Clinic, send: Callable[[], httpx.Response]) -> dict[
     answer = expect(send(), 200)
     assert position(answer) == logged == clinic.latest(), answer
     return answer
+
+
+@contextmanager
+def module_clinic(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Clinic]:
+    """A clinic on its own system, for a module whose tests share it: a schema of its own on PostgreSQL, the
+    projector running, and tokens that outlive the module."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "jwt_secret": TEST_SECRET,
+        "log_signing_key": TEST_LOG_KEY,
+        "master_key": TEST_MASTER_KEY,
+        "password_hashing": "fast",
+        "projector_poll_seconds": 0.01,
+        "access_token_minutes": 120,
+        "billing_policy": False,
+        **overrides,
+    }
+    schema = None
+    if backend == "postgres":
+        need_postgres()
+        schema = f"test_{uuid4().hex[:16]}"
+        values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
+    clock = FakeClock()
+    system = bootstrap(Settings(**values), clock=clock)
+    try:
+        system.start_projector()
+        with TestClient(create_app(system)) as client:
+            yield Clinic(client, system, clock)
+    finally:
+        system.close()
+        if schema is not None:
+            drop_schema(schema)
 
 
 # A real server in a subprocess

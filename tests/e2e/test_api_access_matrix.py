@@ -12,13 +12,8 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
-from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, expect, iso, position
-from infrastructure.bootstrap import bootstrap
-from infrastructure.settings import Settings
-from tests.conftest import POSTGRES_URL, TEST_LOG_KEY, TEST_MASTER_KEY, TEST_SECRET, FakeClock, drop_schema, need_postgres
+from e2e_helpers import ALL_DAY_EVERY_DAY, Clinic, User, expect, iso, module_clinic, position
 
 CLINICAL, ADMINISTRATIVE, NONE = "clinical", "administrative", "none"
 A, B = "A", "B"
@@ -463,30 +458,8 @@ def build_world(clinic: Clinic) -> World:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One clinic per backend for the whole module: every test here only reads it or is refused."""
-    values: dict[str, Any] = {
-        "data_dir": tmp_path_factory.mktemp("access-matrix"),
-        "jwt_secret": TEST_SECRET,
-        "log_signing_key": TEST_LOG_KEY,
-        "master_key": TEST_MASTER_KEY,
-        "password_hashing": "fast",
-        "projector_poll_seconds": 0.01,
-        "access_token_minutes": 120,
-    }
-    schema = None
-    if request.param == "postgres":
-        need_postgres()
-        schema = f"test_{uuid4().hex[:16]}"
-        values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
-    clock = FakeClock()
-    system = bootstrap(Settings(**values), clock=clock)
-    try:
-        system.start_projector()
-        with TestClient(create_app(system)) as client:
-            yield build_world(Clinic(client, system, clock))
-    finally:
-        system.close()
-        if schema is not None:
-            drop_schema(schema)
+    with module_clinic(request.param, tmp_path_factory.mktemp("access-matrix")) as clinic:
+        yield build_world(clinic)
 
 
 # What a 200 must and must not show

@@ -14,17 +14,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from api.app import create_app
 from api.billing_schemas import InvoicePublic
 from domain.invoice import Invoice, Method
-from e2e_helpers import Clinic, User, expect
-from infrastructure.bootstrap import bootstrap
-from infrastructure.settings import Settings
+from e2e_helpers import Clinic, User, expect, module_clinic
 from tests.billing_seed import credited, drafted, issued, line, paid, refunded
-from tests.conftest import POSTGRES_URL, TEST_LOG_KEY, TEST_MASTER_KEY, TEST_SECRET, FakeClock, drop_schema, need_postgres
 
 
 @dataclass
@@ -73,32 +68,8 @@ def open_books(clinic: Clinic) -> Books:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def books(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
     """One clinic per backend for the whole module: the tests only read it."""
-    values: dict[str, Any] = {
-        "data_dir": tmp_path_factory.mktemp("billing-reads"),
-        "jwt_secret": TEST_SECRET,
-        "log_signing_key": TEST_LOG_KEY,
-        "master_key": TEST_MASTER_KEY,
-        "password_hashing": "fast",
-        "projector_poll_seconds": 0.01,
-        "access_token_minutes": 120,
-        "clinic_name": "Linden Family Practice",
-        "clinic_timezone": "Europe/Berlin",
-    }
-    schema = None
-    if request.param == "postgres":
-        need_postgres()
-        schema = f"test_{uuid4().hex[:16]}"
-        values.update(database_url=POSTGRES_URL, database_schema=schema, pool_size=5)
-    clock = FakeClock()
-    system = bootstrap(Settings(**values), clock=clock)
-    try:
-        system.start_projector()
-        with TestClient(create_app(system)) as client:
-            yield open_books(Clinic(client, system, clock))
-    finally:
-        system.close()
-        if schema is not None:
-            drop_schema(schema)
+    with module_clinic(request.param, tmp_path_factory.mktemp("billing-reads"), clinic_name="Linden Family Practice", clinic_timezone="Europe/Berlin") as clinic:
+        yield open_books(clinic)
 
 
 def ids(page: dict[str, Any]) -> set[str]:
