@@ -7,11 +7,14 @@ cash-up's day is the whole day in the time zone it is asked for.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, case, delete, func, insert, literal, select, update
@@ -26,6 +29,8 @@ from projections.queries import Page, _page, _plain
 PAYMENT = "payment"
 REFUND = "refund"
 MAX_EXPORT_ROWS = 50_000
+RECENT_INVOICES = 10_000
+"""Invoices the projector keeps as of their last event it wrote, to apply the next one without loading it."""
 
 
 def _utc(moment: datetime | str) -> datetime:
@@ -52,9 +57,32 @@ class InvoiceRecords(Projector):
             Invoice.WrittenOff,
         ]
         self.handlers = {event_class.TOPIC: self.write for event_class in topics}
+        self._recent: OrderedDict[UUID, Invoice] = OrderedDict()
+        self._recent_lock = threading.Lock()  # a rebuild may run beside the live loop in the same process
+
+    def _invoice_at(self, e: Any) -> Invoice:
+        """The invoice as of this event: the one written at its previous event moved on by this event, or else
+        loaded from the store (a first sight, or a batch applied again after a rollback)."""
+        with self._recent_lock:
+            known = self._recent.pop(e.originator_id, None)
+        if known is not None and known.version == e.originator_version - 1:
+            invoice: Invoice = e.mutate(known)
+        else:
+            invoice = self.load(e.originator_id, e.originator_version)
+        with self._recent_lock:
+            self._recent[e.originator_id] = invoice
+            if len(self._recent) > RECENT_INVOICES:
+                self._recent.popitem(last=False)
+        return invoice
+
+    def erase_patient(self, conn: Connection, event: Any) -> None:
+        super().erase_patient(conn, event)
+        with self._recent_lock:
+            for invoice_id in [i for i, invoice in self._recent.items() if invoice.patient_id == event.patient_id]:
+                del self._recent[invoice_id]
 
     def write(self, conn: Connection, e: Any) -> None:
-        invoice: Invoice = self.load(e.originator_id, e.originator_version)
+        invoice = self._invoice_at(e)
         view = invoice.view()
         invoice_id = view["id"]
         issued_at = _utc(view["issued_at"]) if view["issued_at"] else None
