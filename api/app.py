@@ -19,6 +19,7 @@ from api.routes import (
     audit,
     auth,
     billing,
+    billing_reads,
     care,
     chart,
     consultations,
@@ -73,7 +74,10 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(RequestLogMiddleware)
     errors.install(app)
-    routers = (operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, billing, audit, reads, transparency, erasure)
+    routers = (
+        operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, billing, billing_reads,
+        audit, reads, transparency, erasure,
+    )
     for router in (module.router for module in routers):
         app.include_router(router)
 

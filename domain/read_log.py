@@ -22,6 +22,7 @@ class Shown(StrEnum):
     ATTACHMENT = "attachment"
     HISTORY = "history"
     READ_LOG = "read_log"
+    INVOICE = "invoice"
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
         return rate
     storage_timeout_seconds: float = 5.0
     ready_max_projector_lag: int = 1000
+    clinic_name: str = Field("Medledger Clinic", min_length=1, max_length=200)
+    clinic_address: str = Field("1 Example Street, 10115 Berlin, Germany", max_length=500)
+    clinic_tax_id: str = Field("DE000000000", max_length=50)
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,7 @@ from domain.doctor_calendar import DoctorCalendar
 from domain.doctors import Doctor
 from domain.patients import Patient
 from projections.base import Projector
+from projections.billing import InvoiceRecords, PriceListRecords
 from projections.prescriptions import PrescriptionRecords
 from projections.consultations import ConsultationRecords
 from projections.care import CareDirectory
@@ -206,6 +207,7 @@ class AppointmentBook(Projector):
 def all_projectors() -> list[Projector]:
     projectors: list[Projector] = [
         AccountDirectory(), DoctorDirectory(), PatientDirectory(), AppointmentBook(), CareDirectory(),
-        ConsultationRecords(), PrescriptionRecords(), ReadLog(), ErasureRequests(), UserActions(),
+        ConsultationRecords(), PrescriptionRecords(), ReadLog(), ErasureRequests(), UserActions(), InvoiceRecords(),
+        PriceListRecords(),
     ]
     return [projector.erases_patients() for projector in projectors]

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,6 +48,7 @@ from domain.doctors import WeeklyAvailability
 from domain.shared import Role
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
+from tests import billing_seed
 
 pytestmark = pytest.mark.postgres
 
@@ -127,9 +129,20 @@ def _accounts(settings: Settings) -> Seeded:
         doctor = system.store.find(Account, Account.create_id(emails["doctor"]))
         assert victim is not None and doctor is not None
         ids = {"doctor_id": doctor_id, "patient_id": profile_ids["patient"] or "", "account_id": str(victim.id), "user_id": str(doctor.id)}
+        ids.update(_invoice(system, ids["patient_id"], doctor_id))
         return Seeded(emails, ids)
     finally:
         system.close()
+
+
+def _invoice(system: Any, patient_id: str, doctor_id: str) -> dict[str, str]:
+    """An issued invoice of the patient by the doctor, partly paid and partly credited, saved straight into the store."""
+    now = datetime.now(timezone.utc)
+    invoice = billing_seed.drafted(patient_id, billing_seed.line("visit", "90.00"), billing_seed.line("ecg", "30.00"), doctor_id=doctor_id)
+    billing_seed.issued(system.store, invoice, now)
+    billing_seed.paid(system.store, invoice, "20.00", now)
+    note_id = billing_seed.credited(system.store, invoice, {"ecg": Decimal(1)}, now)
+    return {"invoice_id": str(invoice.id), "credit_note_id": note_id}
 
 
 def _token(http: httpx.Client, email: str) -> str:

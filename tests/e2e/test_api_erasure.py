@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infrastructure.transparency import verify_store
+from tests import billing_seed
 
 from e2e_helpers import AMLODIPINE, PNG, Clinic, User, expect, posted as post
 
@@ -116,6 +117,9 @@ def test_after_approval_the_patients_records_read_as_erased_everywhere(clinic: C
     mine = cast.records[cast.patient.profile_id]
     consultation = clinic.read(cast.doctor, f"/consultations/{mine['consultation']}")
     attachment = consultation["attachments"][0]["attachment_id"]
+    invoice = billing_seed.issued(clinic.medledger.store, billing_seed.drafted(cast.patient.profile_id, billing_seed.line("visit", "80.00")), clinic.clock.now)
+    billing_seed.paid(clinic.medledger.store, invoice, "80.00", clinic.clock.now)
+    assert clinic.read(cast.admin, "/invoices", after=clinic.latest(), patient_id=cast.patient.profile_id)["total"] == 1
 
     cast.erase()
 
@@ -126,10 +130,14 @@ def test_after_approval_the_patients_records_read_as_erased_everywhere(clinic: C
         f"/consultations/{mine['consultation']}/attachments/{attachment}",
         f"/prescriptions/{mine['prescription']}",
         f"/appointments/{mine['appointment']}",
+        f"/invoices/{invoice.id}",
+        f"/patients/{cast.patient.profile_id}/statement",
     ):
         expect(clinic.get(cast.admin, path, after=clinic.latest()), 404)
     found = clinic.read(cast.admin, "/appointments", after=clinic.latest(), patient_id=cast.patient.profile_id)
     assert found["items"] == []
+    assert clinic.read(cast.admin, "/invoices", patient_id=cast.patient.profile_id)["items"] == []
+    assert cast.patient.profile_id not in clinic.client.get("/payments.csv", headers=cast.admin.headers).text
     expect(clinic.client.post("/auth/login", json={"email": cast.patient.email, "password": cast.patient.password}), 401)
     expect(clinic.client.get("/auth/me", headers=cast.patient.headers), 401)
 
