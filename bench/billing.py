@@ -40,6 +40,7 @@ from uuid import uuid4
 
 import httpx
 import psycopg
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,6 +73,8 @@ from domain.shared import Role, stable_id  # noqa: E402
 from infrastructure.bootstrap import Medledger, bootstrap  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
 from projections import billing as books  # noqa: E402
+from projections.billing import InvoiceRecords  # noqa: E402
+from projections.billing_tables import invoices  # noqa: E402
 
 SERVICES = (
     ("consultation", "Consultation", ServiceKind.CONSULTATION, Decimal("80.00"), "standard"),
@@ -92,6 +95,8 @@ class Seeded:
     patients: list[str]
     events: int
     seconds: float
+    filled: float = 0.0
+    """Of those seconds, the time spent writing the billing read model's rows (with `fill`)."""
 
 
 def open_admin(m: Medledger) -> str:
@@ -132,11 +137,22 @@ def open_patients(m: Medledger, count: int) -> list[str]:
     return patients
 
 
-def seed_invoices(m: Medledger, patients: list[str], count: int, prices: dict[str, tuple[str, Decimal, Decimal]]) -> Seeded:
-    """`count` issued invoices, BATCH per save() with the numbers they take: 40% unpaid, 30% partly paid, 30% paid."""
-    rng = random.Random(7)
+def seed_invoices(
+    m: Medledger,
+    patients: list[str],
+    count: int,
+    prices: dict[str, tuple[str, Decimal, Decimal]],
+    days_back: float = DAYS_BACK,
+    all_unpaid: bool = False,
+    fill: InvoiceRecords | None = None,
+) -> Seeded:
+    """`count` issued invoices, BATCH per save() with the numbers they take: 40% unpaid, 30% partly paid, 30% paid
+    (or all unpaid). With `fill`, the billing read model's rows are written too, by that projector's own write() at
+    each invoice's last event (one call per invoice instead of one per event, the aggregate handed over from memory)."""
+    rng = random.Random(count)
     now = datetime.now(timezone.utc)
-    moments = sorted(now - timedelta(days=rng.uniform(0, DAYS_BACK)) for _ in range(count))
+    moments = sorted(now - timedelta(days=rng.uniform(0, days_back)) for _ in range(count))
+    filled = 0.0
     clinic, code, cause = m.services.billing.clinic, m.services.billing.currency, OPERATOR.cause
     terms = m.services.billing.payment_terms
     numbers: dict[int, DocumentNumbers] = {}
@@ -163,7 +179,7 @@ def seed_invoices(m: Medledger, patients: list[str], count: int, prices: dict[st
             invoice.issue(number, issued_at, issued_at.date() + terms, cause)
             total = invoice.totals().total
             share = i % 10
-            if share < 4:
+            if share < 4 or all_unpaid:
                 unpaid.append((str(invoice.id), total))
             else:
                 amount = total if share >= 7 else (total * Decimal("0.4")).quantize(Decimal("0.01"))
@@ -177,10 +193,19 @@ def seed_invoices(m: Medledger, patients: list[str], count: int, prices: dict[st
             batch.append(invoice)
         batch += list(numbers.values())
         events += sum(len(a.pending_events) for a in batch)
+        last = [(a, a.pending_events[-1]) for a in batch if isinstance(a, Invoice)]
         m.store.save(*batch)
+        if fill is not None:
+            started = time.perf_counter()
+            aggregates = {a.id: a for a, _ in last}
+            fill.attach(lambda originator_id, version: aggregates[originator_id])
+            with m.write_engine.begin() as conn:
+                for _, event in last:
+                    fill.write(conn, event)
+            filled += time.perf_counter() - started
         if (first // BATCH) % 40 == 39:
             print(f"  {first + BATCH} invoices ...", flush=True)
-    return Seeded(unpaid[::-1], patients, events, time.perf_counter() - began)
+    return Seeded(unpaid[::-1], patients, events, time.perf_counter() - began, filled)
 
 
 def log_end(dsn: str, schema: str) -> tuple[int, int]:
@@ -287,13 +312,15 @@ def latency(label: str, run: Run) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--invoices", type=int, default=100_000)
+    parser.add_argument("--invoices", type=int, default=100_000, help="invoices of the clinic, the payable ones included")
+    parser.add_argument("--payable", type=int, default=2_000, help="unpaid invoices written first, for the payments load")
     parser.add_argument("--patients", type=int, default=5_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections in the clients' shared pool")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=200, help="requests per query")
+    parser.add_argument("--project-all", action="store_true", help="let the projector process project the whole clinic too")
     parser.add_argument("--skip-ceilings", action="store_true", help="skip the raw INSERT and bare endpoint runs")
     parser.add_argument("--database-url", default=os.environ.get("MEDLEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default=os.environ.get("MEDLEDGER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -314,6 +341,7 @@ def main() -> None:
     }
     dsn = args.database_url
     bare_table = f"{schema}.bare_inserts"
+    payable = min(args.payable, args.invoices)
     print(
         f"Medledger billing benchmark: {args.invoices} invoices over {args.patients} patients; payments from {args.clients} clients "
         f"over {args.connections} shared connections, {args.seconds:.0f} s, {args.workers} workers, projector process; schema {schema}; "
@@ -326,22 +354,18 @@ def main() -> None:
             conn.execute(f"CREATE TABLE {bare_table} (id BIGSERIAL PRIMARY KEY, doctor_id UUID, start TIMESTAMPTZ)")
         token = open_admin(m)
         prices = open_price_list(m)
-        print(f"seeding {args.patients} patients ...", flush=True)
         began = time.perf_counter()
         patients = open_patients(m, args.patients)
-        print(f"  {time.perf_counter() - began:.1f} s", flush=True)
-        print(f"seeding {args.invoices} invoices, {BATCH} per save ...", flush=True)
-        seeded = seed_invoices(m, patients, args.invoices, prices)
-        print(
-            f"  {seeded.seconds:.1f} s, {seeded.events} events ({seeded.events / seeded.seconds:.0f} events/s, "
-            f"{args.invoices / seeded.seconds:.0f} invoices/s)",
-            flush=True,
-        )
+        print(f"seeded {args.patients} patients in {time.perf_counter() - began:.1f} s", flush=True)
+        seeded = seed_invoices(m, patients, payable, prices, days_back=3, all_unpaid=True)
+        print(f"seeded {payable} unpaid invoices for the payments load: {seeded.seconds:.1f} s, {seeded.events} events", flush=True)
 
+        # Payments, with the projector process running all along
         projector = start_projector(env)
         try:
             applied, took = wait_for_projector(dsn, schema)
-            print(f"projector caught up from scratch: {applied} events in {took:.1f} s ({applied / max(took, 1e-9):.0f} events/s)", flush=True)
+            projector_rate = applied / max(took, 1e-9)
+            print(f"projector caught up from scratch: {applied} events in {took:.1f} s ({projector_rate:.0f} events/s)", flush=True)
 
             def paying(port: int, seconds: float, work: Iterator[Payment]) -> Run:
                 return asyncio.run(post_load(port, seconds, work, token, args.clients, args.connections, args.workers))
@@ -351,7 +375,9 @@ def main() -> None:
                 raw = raw_insert_ceiling(dsn, bare_table, args.clients, min(args.seconds, 10))
                 print(f"{'raw INSERT commits, ' + str(args.clients) + ' connections':38} {raw:8.0f}/s", flush=True)
                 port = free_port()
-                bare = start_server("bench.bare_app:create_app", port, args.workers, {"BENCH_BARE_DSN": dsn, "BENCH_BARE_TABLE": bare_table, "PYTHONPATH": str(ROOT)})
+                bare = start_server(
+                    "bench.bare_app:create_app", port, args.workers, {"BENCH_BARE_DSN": dsn, "BENCH_BARE_TABLE": bare_table, "PYTHONPATH": str(ROOT)}
+                )
                 try:
                     paying(port, 2, bare_requests())
                     bare_run = paying(port, args.seconds, bare_requests())
@@ -363,7 +389,7 @@ def main() -> None:
             server = start_server("api.app:create_app", port, args.workers, env)
             try:
                 work = payments(seeded.unpaid, m.services.billing.currency)
-                paying(port, 3, work)  # warm-up, on the newest unpaid invoices
+                paying(port, 3, work)  # warm-up, on the first of the unpaid invoices
                 spread: list[str] = []
                 sampler = threading.Timer(min(2.0, args.seconds / 2), lambda: spread.append(worker_spread(port)))
                 sampler.daemon = True
@@ -372,7 +398,7 @@ def main() -> None:
                     sampler.start()
                     paid = paying(port, args.seconds, work)
                 after = cpu_by_role(server, projector)
-                report("payments (16 clients, HTTP)", paid)
+                report(f"payments ({args.clients} clients, HTTP)", paid)
                 print(f"{'  connections per API worker':38} {spread[0] if spread else 'unknown'}")
                 if raw and bare_run:
                     print(f"{'  ratio to raw INSERT commits':38} {paid.rate / raw:8.0%}")
@@ -382,25 +408,54 @@ def main() -> None:
                 lags = sorted(lag.lags_ms())
                 if lags:
                     print(f"{'  projector lag':38} p50 {statistics.median(lags):6.0f} ms   p99 {lags[int(0.99 * (len(lags) - 1))]:6.0f} ms")
-                applied, took = wait_for_projector(dsn, schema)
+                _, took = wait_for_projector(dsn, schema)
                 print(f"{'  projector caught up after the load':38} {took:8.1f} s", flush=True)
-
-                rng = random.Random(11)
-                statement_paths = (f"/patients/{rng.choice(patients)}/statement" for _ in iter(int, 1))
-                summary_paths = iter(lambda: "/billing/receivables", None)
-                bucket_paths = iter(lambda: "/billing/receivables?bucket=90%2B", None)
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                    timed_gets(client, statement_paths, token, 10)
-                    timed_gets(client, summary_paths, token, 5)
-                    statement_run = timed_gets(client, statement_paths, token, args.requests)
-                    summary_run = timed_gets(client, summary_paths, token, args.requests)
-                    bucket_run = timed_gets(client, bucket_paths, token, args.requests)
-                    sample = client.get("/billing/receivables", headers={"Authorization": f"Bearer {token}"}).json()
             finally:
                 stop(server)
         finally:
             stop(projector)
 
+        # The rest of the clinic's invoices, and the queries over all of them
+        rest = args.invoices - payable
+        fill = None if args.project_all else InvoiceRecords()
+        print(f"seeding {rest} more invoices, {BATCH} per save{'' if fill is None else ', with their billing rows'} ...", flush=True)
+        more = seed_invoices(m, patients, rest, prices, fill=fill)
+        print(
+            f"  {more.seconds:.1f} s: {more.events} events stored in {more.seconds - more.filled:.1f} s "
+            f"({more.events / max(more.seconds - more.filled, 1e-9):.0f} events/s)"
+            + ("" if fill is None else f", billing rows written in {more.filled:.1f} s by InvoiceRecords.write, one call per invoice"),
+            flush=True,
+        )
+        if fill is None:
+            projector = start_projector(env)
+            try:
+                applied, took = wait_for_projector(dsn, schema, timeout=6 * 3600)
+                print(f"projector caught up: {applied} events in {took:.1f} s ({applied / max(took, 1e-9):.0f} events/s)", flush=True)
+            finally:
+                stop(projector)
+        else:
+            print(
+                f"  (the projector process would take about {more.events / max(projector_rate, 1e-9) / 60:.0f} min for them at its "
+                f"{projector_rate:.0f} events/s above; --project-all lets it)",
+                flush=True,
+            )
+
+        rng = random.Random(11)
+        statement_paths = (f"/patients/{rng.choice(patients)}/statement" for _ in iter(int, 1))
+        summary_paths = iter(lambda: "/billing/receivables", None)
+        bucket_paths = iter(lambda: "/billing/receivables?bucket=90%2B", None)
+        port = free_port()
+        server = start_server("api.app:create_app", port, args.workers, env)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                timed_gets(client, statement_paths, token, 10)
+                timed_gets(client, summary_paths, token, 5)
+                statement_run = timed_gets(client, statement_paths, token, args.requests)
+                summary_run = timed_gets(client, summary_paths, token, args.requests)
+                bucket_run = timed_gets(client, bucket_paths, token, args.requests)
+                sample = client.get("/billing/receivables", headers={"Authorization": f"Bearer {token}"}).json()
+        finally:
+            stop(server)
         per_patient = args.invoices / max(args.patients, 1)
         latency(f"HTTP statement (~{per_patient:.0f} invoices/patient)", statement_run)
         latency("HTTP receivables, aging summary", summary_run)
@@ -409,6 +464,9 @@ def main() -> None:
         latency("in-process statement", timed_calls(m, lambda c: books.statement(c, rng.choice(patients)), args.requests))
         latency("in-process receivables, aging summary", timed_calls(m, lambda c: books.receivables(c, today), args.requests))
         latency("in-process receivables, 90+ bucket", timed_calls(m, lambda c: books.receivables(c, today, "90+"), args.requests))
+        with m.read_engine.connect() as conn:
+            counts = dict(conn.execute(select(invoices.c.status, func.count()).group_by(invoices.c.status)).all())
+        print(f"  invoices in the read model: {sum(counts.values())} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
         for currency in sample.get("currencies", []):
             buckets = ", ".join(f"{b['bucket']}: {b['count']} owing {b['amount']}" for b in currency["buckets"])
             print(f"  receivables {currency['currency']}: {buckets}")
