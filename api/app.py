@@ -25,6 +25,7 @@ from api.routes import (
     consultations,
     doctors,
     erasure,
+    gateway,
     operations,
     patients,
     prescriptions,
@@ -76,8 +77,8 @@ def create_app(medledger: Medledger | None = None) -> FastAPI:
     errors.install(app)
     routers = (
         operations, auth, accounts, doctors, patients, chart, appointments, care, consultations, prescriptions, billing, billing_reads,
-        audit, reads, transparency, erasure,
-    )
+        gateway, audit, reads, transparency, erasure,
+    )  # fmt: skip
     for router in (module.router for module in routers):
         app.include_router(router)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.medication_safety import CheckerUnavailableError
+from domain.webhooks import GatewayNotConfiguredError, UnverifiedWebhookError
 from domain.shared import (
     AuthenticationError,
     ConflictError,
@@ -45,6 +46,8 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
+    (UnverifiedWebhookError, 400),
+    (GatewayNotConfiguredError, 503),
     (InvalidInputError, 422),
     (AuthenticationError, 401),
     (ForbiddenError, 403),

@@ -7,13 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 from io import BytesIO
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from xml.sax.saxutils import escape
+
+from domain.money import round_money, text
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ GRID = TableStyle(
     ]
 )
 SUMS = TableStyle([("FONT", (0, 0), (-1, -1), "Helvetica", 9), ("ALIGN", (1, 0), (1, -1), "RIGHT"), ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 9)])
+
+
+def money(amount: str, currency: str) -> str:
+    """An amount to its currency's minor unit, as every amount on a document is shown."""
+    return text(round_money(Decimal(amount), currency))
 
 
 def _day(moment: str | None) -> str:
@@ -107,17 +114,20 @@ def invoice_pdf(invoice: dict[str, Any], issuer: Issuer) -> bytes:
     header = ["Description", "Qty", "Unit price", "Discount", "Inv. disc.", "Tax %", "Net", "Tax", "Total"]
     story += [_grid(header, lines, [52 * mm] + [15.5 * mm] * 8), *_taxes(invoice["taxes"]), Spacer(1, 4 * mm)]
     sums = [
-        ("Subtotal", invoice["subtotal"]),
-        ("Line discounts", f"-{invoice['line_discounts']}"),
-        ("Invoice discount", f"-{invoice['invoice_discount']}"),
-        ("Net", invoice["net"]),
-        ("Tax", invoice["tax"]),
-        (f"Total {currency}", invoice["total"]),
-        ("Paid", invoice["paid"]),
-        ("Refunded", invoice["refunded"]),
-        ("Credited", invoice["credited"]),
-        ("Written off", invoice["written_off"]),
-        (f"Balance {currency}", invoice["balance"]),
+        (label, money(invoice[key], currency))
+        for label, key in [
+            ("Subtotal", "subtotal"),
+            ("Line discounts", "line_discounts"),
+            ("Invoice discount", "invoice_discount"),
+            ("Net", "net"),
+            ("Tax", "tax"),
+            (f"Total {currency}", "total"),
+            ("Paid", "paid"),
+            ("Refunded", "refunded"),
+            ("Credited", "credited"),
+            ("Written off", "written_off"),
+            (f"Balance {currency}", "balance"),
+        ]
     ]
     story.append(Table([list(row) for row in sums], style=SUMS, hAlign="RIGHT"))
     if invoice["payments"]:

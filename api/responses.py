@@ -37,6 +37,8 @@ class Refusal:
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 MEANING = {
+    400: "A webhook without an authentic, fresh signature (`missing_signature`, `malformed_signature`, `bad_signature`, "
+    "`stale_timestamp`, `future_timestamp`, `body_too_large`): its body was not read; the refusal is recorded.",
     401: "Not authenticated: no bearer token, or one that is malformed, expired, foreign-signed or revoked.",
     403: "Known caller without the right to do this.",
     404: "No such record, or one the caller may not know exists.",
@@ -45,7 +47,8 @@ MEANING = {
     "(`concurrent_update`, `idempotency_key_in_flight`): read it again and decide.",
     429: "Too many attempts: wait for Retry-After seconds.",
     503: "Storage is unavailable, a read model has not reached `?after=` in time, or the medication safety "
-    "checker cannot run: nothing was recorded; retry after Retry-After seconds.",
+    "checker cannot run: nothing was recorded; retry after Retry-After seconds. `gateway_not_configured`: online "
+    "payment is off (no gateway secret is configured).",
 }
 WITH_RETRY_AFTER = frozenset({429, 503})
 IDEMPOTENCY_REUSED = Refusal("Idempotency-Key", "the key was used before with another body", "idempotency_key_reused")

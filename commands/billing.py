@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.base import Actor, Outcome, RecordNotFoundError, Services, change, load, require, retrying
 from domain.appointment import Appointment
+from domain.appointment import Status as AppointmentStatus
 from domain.consultation import Consultation
 from domain.doctors import Doctor
 from domain.invoice import (
@@ -49,13 +50,25 @@ def numbers_id(clinic: str, series: Series, year: int) -> UUID:
     return stable_id("document-numbers", clinic, series.value, year)
 
 
+VISITED = frozenset({AppointmentStatus.IN_PROGRESS, AppointmentStatus.COMPLETED})
+"""An appointment billed as a visit: completed, or in progress with its consultation signed."""
+
+
+def _canonical(appointment_id: str) -> str:
+    """One spelling of an appointment's id, so that `ABC...` and `abc...` derive the same invoice."""
+    try:
+        return str(UUID(str(appointment_id)))
+    except ValueError:
+        return str(appointment_id)
+
+
 def visit_invoice_id(appointment_id: str) -> UUID:
     """A visit's invoice: one per appointment, whichever of its completion and its signed consultation comes first."""
-    return stable_id("visit-invoice", appointment_id)
+    return stable_id("visit-invoice", _canonical(appointment_id))
 
 
 def no_show_invoice_id(appointment_id: str) -> UUID:
-    return stable_id("no-show-invoice", appointment_id)
+    return stable_id("no-show-invoice", _canonical(appointment_id))
 
 
 def payment_reference_id(method: Method, reference: str) -> UUID:
@@ -201,9 +214,9 @@ def _admin(actor: Actor, what: str) -> None:
     require(actor.is_(Role.ADMIN), f"Only admins {what}.")
 
 
-def _price_list(svc: Services) -> PriceList:
+def _price_list(svc: Services, found: PriceList | None = None) -> PriceList:
     clinic = svc.billing.clinic
-    found = svc.store.find(PriceList, price_list_id(clinic))
+    found = found if found is not None else svc.store.find(PriceList, price_list_id(clinic))
     return found if found is not None else PriceList(id=price_list_id(clinic), clinic=clinic)
 
 
@@ -432,21 +445,23 @@ def _draft_once(svc: Services, invoice: Invoice) -> Outcome:
 
 def draft_for_visit(svc: Services, appointment_id: str, cause: Cause) -> Outcome | None:
     """The draft of a completed visit: one line at the doctor's consultation fee (taxed by the price list's
-    consultation service, untaxed if it lists none). None when the appointment is unknown."""
+    consultation service, untaxed if it lists none). None when the appointment is unknown or was not attended."""
     invoice_id = visit_invoice_id(appointment_id)
-    appointment, existing = svc.store.find_all((Appointment, appointment_id), (Invoice, invoice_id))
+    appointment, existing, prices = svc.store.find_all(
+        (Appointment, appointment_id), (Invoice, invoice_id), (PriceList, price_list_id(svc.billing.clinic))
+    )
     if existing is not None:
         return Outcome(str(invoice_id), None)
-    if appointment is None:
+    if appointment is None or appointment.status not in VISITED:
         return None
     doctor = load(svc.store, Doctor, appointment.doctor_id, "doctor")
-    price_list = _price_list(svc)
+    price_list = _price_list(svc, prices)
     service = price_list.services.get(CONSULTATION)
     rate = price_list.rate(service.tax_category) if service is not None else Decimal(0)
     line = Line(
-        line_id=str(stable_id("visit-line", appointment_id)),
+        line_id=str(stable_id("visit-line", str(appointment.id))),
         service_code=CONSULTATION,
-        description=f"Consultation, {doctor.profile.get('name', 'doctor')}, {appointment.start.date().isoformat()}",
+        description=f"Consultation, {doctor.profile.get('name', 'doctor')}, {svc.billing.local_date(appointment.start).isoformat()}",
         quantity=Decimal(1),
         unit_price=Decimal(str(doctor.profile["consultation_fee"])),
         tax_rate=rate,
@@ -458,7 +473,7 @@ def draft_for_visit(svc: Services, appointment_id: str, cause: Cause) -> Outcome
         Origin.VISIT,
         cause,
         doctor_id=appointment.doctor_id,
-        appointment_id=appointment_id,
+        appointment_id=str(appointment.id),
         lines=((line, svc.billing.currency),),
     )
     return _draft_once(svc, invoice)
@@ -472,23 +487,26 @@ def draft_for_signed_consultation(svc: Services, consultation_id: str, cause: Ca
 
 
 def draft_no_show_fee(svc: Services, appointment_id: str, cause: Cause) -> Outcome | None:
-    """The no-show fee's draft, when the clinic charges one. None when it does not or the appointment is unknown."""
+    """The no-show fee's draft, when the clinic charges one. None when it does not, the appointment is unknown, or
+    it is no longer a no-show (corrected to attended before the policy came to it)."""
     fee = svc.billing.no_show_fee
-    if fee is None:
+    if not fee:
         return None
     invoice_id = no_show_invoice_id(appointment_id)
-    appointment, existing = svc.store.find_all((Appointment, appointment_id), (Invoice, invoice_id))
+    appointment, existing, prices = svc.store.find_all(
+        (Appointment, appointment_id), (Invoice, invoice_id), (PriceList, price_list_id(svc.billing.clinic))
+    )
     if existing is not None:
         return Outcome(str(invoice_id), None)
-    if appointment is None:
+    if appointment is None or appointment.status != AppointmentStatus.NO_SHOW:
         return None
-    price_list = _price_list(svc)
+    price_list = _price_list(svc, prices)
     service = price_list.services.get(NO_SHOW)
     rate = price_list.rate(service.tax_category) if service is not None else Decimal(0)
     line = Line(
-        line_id=str(stable_id("no-show-line", appointment_id)),
+        line_id=str(stable_id("no-show-line", str(appointment.id))),
         service_code=NO_SHOW,
-        description=f"Missed appointment, {appointment.start.date().isoformat()}",
+        description=f"Missed appointment, {svc.billing.local_date(appointment.start).isoformat()}",
         quantity=Decimal(1),
         unit_price=fee,
         tax_rate=rate,
@@ -500,7 +518,7 @@ def draft_no_show_fee(svc: Services, appointment_id: str, cause: Cause) -> Outco
         Origin.NO_SHOW,
         cause,
         doctor_id=appointment.doctor_id,
-        appointment_id=appointment_id,
+        appointment_id=str(appointment.id),
         lines=((line, svc.billing.currency),),
     )
     return _draft_once(svc, invoice)

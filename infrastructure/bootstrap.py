@@ -9,6 +9,7 @@ import redis
 from sqlalchemy import Engine
 
 from commands.base import BillingPolicy, Clock, LoginPolicy, Services
+from infrastructure import billing_policy
 from infrastructure.blobs import SqlBlobs
 from infrastructure.blobs import metadata as blob_metadata
 from infrastructure.database import create_read_model_engine, exclusive
@@ -53,6 +54,7 @@ class Medledger:
     history: StreamHistory
     transparency: TransparencyLog
     reminders: ReminderWorker | None = None
+    drafting: billing_policy.DraftingPolicy | None = None
 
     def start_projector(self) -> None:
         self.store.after_save.append(self.projection.wake)
@@ -109,6 +111,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         projection.followers.append(transparency.run_once)
         idempotency_metadata.create_all(write_engine)
         login_attempts_metadata.create_all(write_engine)
+        billing_policy.create_tables(write_engine)
+        if settings.billing_policy:
+            billing_policy.start_at_end(write_engine, app)
     read_engine = create_read_model_engine(settings, replica=True) if settings.read_database_url else write_engine
 
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
@@ -166,6 +171,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
             no_show_fee=settings.no_show_fee,
         ),
     )
+    drafting = billing_policy.DraftingPolicy(services, app, write_engine) if settings.billing_policy else None
+    if drafting is not None:
+        projection.followers.append(drafting.run_once)
     return Medledger(
         settings=settings,
         store=store,
@@ -181,4 +189,5 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Medle
         history=StreamHistory(app),
         transparency=transparency,
         reminders=reminders,
+        drafting=drafting,
     )

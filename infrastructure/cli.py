@@ -1,4 +1,4 @@
-"""The `medledger` command: serve the API, run the projector, rebuild read models, create an admin."""
+"""The `medledger` command: serve the API, run the projector, rebuild read models, create an admin, simulate the gateway."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from datetime import time as clock_time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -24,8 +25,10 @@ from commands.base import Actor
 from domain.doctors import WeeklyAvailability
 from domain.medication_safety import CheckerUnavailableError
 from domain.shared import DomainError, Role
+from domain.webhooks import EventType
 from infrastructure import backfill
 from infrastructure.bootstrap import Medledger, bootstrap
+from infrastructure.gateway import send, signature_header, simulated_event, unix_now
 from infrastructure.projector import RebuildRunningError
 from infrastructure.settings import Settings
 from infrastructure.transparency import SignedTreeHead, verify_store
@@ -349,6 +352,53 @@ def create_admin(
         raise typer.Exit(code=1) from None
     finally:
         m.close()
+
+
+class Spoil(StrEnum):
+    NONE = "none"
+    WRONG_SECRET = "wrong-secret"
+    TAMPERED_BODY = "tampered-body"
+    STALE = "stale"
+    FUTURE = "future"
+    UNSIGNED = "unsigned"
+
+
+@cli.command("gateway-simulate")
+def gateway_simulate(
+    invoice_id: Annotated[str, typer.Argument(help="The invoice the payment is for")],
+    amount: Annotated[str, typer.Option(help="The amount paid, a decimal string, e.g. 120.00")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "EUR",
+    reference: Annotated[str | None, typer.Option(help="The gateway's payment id (made up when left out)")] = None,
+    event_id: Annotated[str | None, typer.Option(help="The gateway's event id (made up when left out)")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Send payment.failed rather than payment.succeeded")] = False,
+    url: Annotated[str, typer.Option(help="The webhook's URL")] = "http://127.0.0.1:8000/billing/gateway/webhook",
+    secret: Annotated[
+        str | None, typer.Option(envvar="MEDLEDGER_GATEWAY_WEBHOOK_SECRET", help="The shared secret (better from the environment)")
+    ] = None,
+    spoil: Annotated[Spoil, typer.Option(help="Send it wrongly, to see it refused")] = Spoil.NONE,
+    times: Annotated[int, typer.Option(min=1, max=100, help="Send the same delivery this many times (a replay)")] = 1,
+) -> None:
+    """Act as the payment gateway: sign a payment event for an invoice and POST it to a server's webhook, printing
+    each answer (for demos and tests; --spoil and --times show the refusals)."""
+    if secret is None and spoil is not Spoil.UNSIGNED:
+        _refuse("no secret: set MEDLEDGER_GATEWAY_WEBHOOK_SECRET or pass --secret.")
+    kind = EventType.PAYMENT_FAILED if failed else EventType.PAYMENT_SUCCEEDED
+    raw = simulated_event(
+        kind, invoice_id, reference or f"pay_{secrets.token_hex(8)}", amount, currency, event_id or f"evt_{secrets.token_hex(8)}"
+    )
+    moment = unix_now() + {Spoil.STALE: -3600, Spoil.FUTURE: 3600}.get(spoil, 0)
+    header = None if spoil is Spoil.UNSIGNED else signature_header(
+        secrets.token_hex(16) if spoil is Spoil.WRONG_SECRET else secret or "", moment, raw
+    )
+    sent = raw.replace(b'"amount": "', b'"amount": "1') if spoil is Spoil.TAMPERED_BODY else raw
+    typer.echo(raw.decode())
+    for _ in range(times):
+        try:
+            status, answer = send(url, sent, header)
+        except OSError as error:
+            typer.echo(f"error: {url} cannot be reached: {error}", err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(f"HTTP {status} {answer}")
 
 
 def main() -> None:

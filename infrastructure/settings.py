@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     clinic_timezone: str = "UTC"
     payment_terms_days: int = Field(30, ge=0, le=365)
     no_show_fee: Decimal | None = Field(None, ge=0, le=100_000, decimal_places=2)
+    billing_policy: bool = True
     gateway_webhook_secret: SecretStr | None = None
     gateway_tolerance_seconds: int = Field(300, ge=1, le=3600)
 

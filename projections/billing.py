@@ -160,7 +160,10 @@ class PriceListRecords(Projector):
 
 def services(conn: Connection, clinic: str) -> list[dict[str, Any]]:
     rows = conn.execute(select(price_list).where(price_list.c.clinic == clinic).order_by(price_list.c.code)).mappings()
-    return [{**_plain(row), "price": text(round_money(row["price"], row["currency"]))} for row in rows]
+    return [
+        {**_plain(row), "price": text(round_money(row["price"], row["currency"])), "tax_rate": text(row["tax_rate"].quantize(Decimal("0.01")))}
+        for row in rows
+    ]
 
 
 # Invoices
@@ -276,16 +279,17 @@ def statement(conn: Connection, patient_id: str, doctor_id: str | None = None) -
         total["owed"] += max(balance, Decimal(0))
         total["account_credit"] += max(-balance, Decimal(0))
 
-    def moved(kind: str, key: str) -> list[dict[str, Any]]:
-        return [{**item, "invoice_id": d["id"], "invoice_number": d["number"], "currency": d["currency"]} for d in documents for item in d[key]]
+    def listed(key: str, moment: str) -> list[dict[str, Any]]:
+        """Every invoice's entries of one kind, each naming its invoice, in time order."""
+        entries = [{**item, "invoice_id": d["id"], "invoice_number": d["number"], "currency": d["currency"]} for d in documents for item in d[key]]
+        return sorted(entries, key=lambda item: (_utc(item[moment]), item["invoice_id"]))
 
-    by_moment = lambda field: lambda item: (item[field], item["invoice_id"])  # noqa: E731
     return {
         "patient_id": patient_id,
         "invoices": documents,
-        "payments": sorted(moved(PAYMENT, "payments"), key=by_moment("received_at")),
-        "refunds": sorted(moved(REFUND, "refunds"), key=by_moment("refunded_at")),
-        "credit_notes": sorted(moved("credit_note", "credit_notes"), key=by_moment("issued_at")),
+        "payments": listed("payments", "received_at"),
+        "refunds": listed("refunds", "refunded_at"),
+        "credit_notes": listed("credit_notes", "issued_at"),
         "totals": [
             {
                 "currency": code,

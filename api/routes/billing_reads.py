@@ -18,7 +18,7 @@ from api.invoice_pdf import Issuer, credit_note_pdf, invoice_pdf
 from api.json_body import StrictJSONRoute
 from api.responses import errors, query
 from api.schemas import CalendarDay, Page, TimeZoneName, _bounded
-from commands.base import RecordNotFoundError
+from commands.base import Actor, RecordNotFoundError
 from commands.invoice_access import billing_scope, invoice_reader, require_bookkeeper, statement_reader
 from commands.read_log import record_reads
 from domain.invoice import Status
@@ -37,12 +37,12 @@ CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "
 PDF = {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}, "description": "The document as PDF."}
 
 
-def _shown(m: Medledger, actor: Any, action: str, basis: str, found: list[tuple[str, str]]) -> None:
+def _shown(m: Medledger, actor: Actor, action: str, basis: str, found: list[tuple[str, str]]) -> None:
     record_reads(m.services, actor, action, [Row(patient_id, Shown.INVOICE, invoice_id, basis) for patient_id, invoice_id in found])
 
 
 def _filter(
-    actor: Any, patient_id: str | None, doctor_id: str | None, status: Status | None, number: str | None, issued_from: Any, issued_to: Any
+    actor: Actor, patient_id: str | None, doctor_id: str | None, status: Status | None, number: str | None, issued_from: Any, issued_to: Any
 ) -> books.InvoiceFilter | None:
     narrowed = billing_scope(actor).narrow(patient_id, doctor_id)
     if narrowed is None:
@@ -122,11 +122,11 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], filename: str) ->
     return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _readable(actor: Any, conn: Connection, invoice_id: str) -> tuple[dict[str, Any], str]:
+def _readable(actor: Actor, conn: Connection, invoice_id: str) -> tuple[dict[str, Any], str]:
     return invoice_reader(actor, invoice_id, books.get_invoice(conn, invoice_id))
 
 
-def _shown_invoice(m: Medledger, actor: Any, action: str, basis: str, found: dict[str, Any]) -> None:
+def _shown_invoice(m: Medledger, actor: Actor, action: str, basis: str, found: dict[str, Any]) -> None:
     _shown(m, actor, action, basis, [(found["patient_id"], found["id"])])
 
 
@@ -207,9 +207,9 @@ def cash_up(
     m: MedledgerDep,
     conn: ReadBilling,
     day: Annotated[CalendarDay | None, Query(alias="date", description="The day (default: today in the time zone)")] = None,
-    zone: Annotated[TimeZoneName | None, Query(alias="timezone", description="The day's time zone (default: UTC)")] = None,  # type: ignore[valid-type]
+    zone: Annotated[TimeZoneName | None, Query(alias="timezone", description="The day's time zone (default: the clinic's)")] = None,  # type: ignore[valid-type]
 ) -> dict[str, Any]:
     """The day's takings by currency and method: payments, refunds and net, with counts (admins and auditors)."""
     require_bookkeeper(actor)
-    tz = ZoneInfo(zone or "UTC")
+    tz = ZoneInfo(zone or m.settings.clinic_timezone)
     return books.cash_up(conn, day or m.services.clock().astimezone(tz).date(), tz)

@@ -166,3 +166,74 @@ def test_refunds_credit_notes_void_and_write_off(desk: tuple[Clinic, User, User]
     assert stored(clinic, unpaid)["status"] == "void"
     expect(post(f"/invoices/{unpaid}/payments", headers=admin.headers, json=payment(f"r-{uuid4()}", "1.00")), 409, "invalid_transition")
     expect(post(f"/invoices/{uuid4()}/write-off", headers=admin.headers, json={"reason": "unknown"}), 404)
+
+
+def test_an_invoice_has_a_history_for_auditors_and_its_patient_and_is_sealed_with_the_patients_key(desk: tuple[Clinic, User, User]) -> None:
+    from infrastructure.encryption import sealed_by
+
+    clinic, admin, patient = desk
+    invoice_id, _ = issued(clinic, admin, patient, {"service_code": "visit"})
+    expect(clinic.client.post(f"/invoices/{invoice_id}/payments", headers=admin.headers, json=payment(f"r-{uuid4()}", "80.00")), 201)
+    auditor = clinic.staff(admin, "auditor")
+    history = expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=auditor.headers), 200)
+    assert [row["event_type"] for row in history["items"]] == ["Invoice.Drafted", "Invoice.LineAdded", "Invoice.Issued", "Invoice.PaymentRecorded"]
+    assert history["items"][-1]["actor_user_id"] == admin.account_id
+    own = expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=patient.headers), 200)
+    assert own["total"] == 4
+    stranger = clinic.patient()
+    expect(clinic.client.get(f"/audit/records/{invoice_id}/history", headers=stranger.headers), 404)
+    recorder = clinic.medledger.store.recorder
+    stored = [n for n in recorder.select_notifications(start=1, limit=1_000_000) if str(n.originator_id) == invoice_id]
+    assert len(stored) == 4 and {sealed_by(n.state) for n in stored} == {patient.profile_id}
+
+
+WRITES = [
+    ("PUT", "/billing/tax-categories/reduced", {"rate": "7"}),
+    ("PUT", "/billing/services/xray", {**ECG, "name": "X-ray"}),
+    ("DELETE", "/billing/services/xray", None),
+    ("POST", "/invoices", {"patient_id": "{patient}"}),
+    ("POST", "/invoices/{invoice}/lines", {"service_code": "ecg"}),
+    ("DELETE", "/invoices/{invoice}/lines/{line}", None),
+    ("PUT", "/invoices/{invoice}/discount", {"kind": "percent", "value": "5", "reason": "promo"}),
+    ("DELETE", "/invoices/{invoice}/discount", None),
+    ("PUT", "/invoices/{invoice}/lines/{line}/discount", {"kind": "percent", "value": "5", "reason": "promo"}),
+    ("DELETE", "/invoices/{invoice}/lines/{line}/discount", None),
+    ("POST", "/invoices/{invoice}/issue", None),
+    ("POST", "/invoices/{invoice}/credit-notes", {"reason": "wrong"}),
+    ("POST", "/invoices/{invoice}/payments", payment("guard-1", "1.00")),
+    ("POST", "/invoices/{invoice}/refunds", {"amount": "1.00", "method": "cash", "reason": "asked"}),
+    ("POST", "/invoices/{invoice}/void", {"reason": "mistake"}),
+    ("POST", "/invoices/{invoice}/write-off", {"reason": "uncollectable"}),
+]
+
+
+def test_every_billing_write_is_for_admins_and_hides_unknown_invoices(desk: tuple[Clinic, User, User]) -> None:
+    clinic, admin, patient = desk
+    invoice_id = drafted(clinic, admin, patient)
+    line_id = stored(clinic, invoice_id)["lines"][0]["line_id"]
+    others = {role: clinic.member(admin, role) for role in ("doctor", "auditor", "analyst")} | {"patient": patient}
+    wrong: list[str] = []
+    for method, template, payload in WRITES:
+        def send(user: User | None, invoice: str = invoice_id, template: str = template, method: str = method, payload: Any = payload) -> Any:
+            path = template.format(invoice=invoice, line=line_id, patient=patient.profile_id)
+            body = {k: (v.format(patient=patient.profile_id) if isinstance(v, str) else v) for k, v in payload.items()} if payload else None
+            return clinic.client.request(method, path, headers=user.headers if user else {}, json=body)
+
+        if (status := send(None).status_code) != 401:
+            wrong.append(f"{method} {template} anonymous: {status}")
+        for role, user in others.items():
+            if (status := send(user).status_code) != 403:
+                wrong.append(f"{method} {template} as {role}: {status}")
+        if "{invoice}" in template and (status := send(admin, str(uuid4())).status_code) != 404:
+            wrong.append(f"{method} {template} unknown invoice: {status}")
+    assert wrong == []
+    expect(clinic.client.put("/billing/services/xray", headers=admin.headers, json={**ECG, "name": "X-ray"}), 200)
+    expect(clinic.client.delete("/billing/services/xray", headers=admin.headers), 200)
+    assert "xray" not in {s["code"] for s in expect(clinic.client.get("/billing/price-list", headers=admin.headers), 200)["services"]}
+    expect(clinic.client.delete("/billing/services/nothing", headers=admin.headers), 422, "unknown_service")
+    expect(clinic.client.put(f"/invoices/{invoice_id}/lines/{line_id}/discount", headers=admin.headers, json={"kind": "amount", "value": "5.00", "reason": "promo"}), 200)
+    expect(clinic.client.delete(f"/invoices/{invoice_id}/lines/{line_id}/discount", headers=admin.headers), 200)
+    expect(clinic.client.put(f"/invoices/{invoice_id}/discount", headers=admin.headers, json={"kind": "percent", "value": "5", "reason": "promo"}), 200)
+    expect(clinic.client.delete(f"/invoices/{invoice_id}/discount", headers=admin.headers), 200)
+    view = stored(clinic, invoice_id)
+    assert view["discount"] is None and view["lines"][0]["discount"] is None and view["invoice_discount"] == "0.00"

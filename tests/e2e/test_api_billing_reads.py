@@ -82,6 +82,7 @@ def books(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "projector_poll_seconds": 0.01,
         "access_token_minutes": 120,
         "clinic_name": "Linden Family Practice",
+        "clinic_timezone": "Europe/Berlin",
     }
     schema = None
     if request.param == "postgres":
@@ -159,6 +160,7 @@ def test_a_statement_balances_the_patients_account(books: Books) -> None:
     expect(books.get(books.admin, f"/patients/{uuid4()}/statement"), 404)
     expect(books.get(books.analyst, path), 403)
     expect(books.get(None, path), 401)
+    expect(books.get(books.patient, path, after=-1), 422, field="after")
 
 
 def test_receivables_age_what_is_owed_for_admins_and_auditors(books: Books) -> None:
@@ -181,7 +183,7 @@ def test_the_cash_up_sums_the_days_takings_by_method(books: Books) -> None:
     card = next(m for c in answer["currencies"] if c["currency"] == "EUR" for m in c["methods"] if m["method"] == "card")
     assert card["payments"] >= 1 and card["refunds"] >= 1
     assert Decimal(card["net"]) == Decimal(card["paid"]) - Decimal(card["refunded"])
-    assert books.read(books.auditor, "/billing/cash-up")["timezone"] == "UTC"
+    assert books.read(books.auditor, "/billing/cash-up")["timezone"] == "Europe/Berlin"
     for caller in (books.patient, books.doctor, books.analyst):
         expect(books.get(caller, "/billing/cash-up"), 403)
     expect(books.get(None, "/billing/cash-up"), 401)
@@ -209,6 +211,7 @@ def test_the_csv_exports_match_the_json(books: Books) -> None:
         expect(books.get(caller, "/payments.csv"), 403)
     expect(books.get(None, "/payments.csv"), 401)
     expect(books.get(books.admin, "/payments.csv", kind="gift"), 422, field="kind")
+    expect(books.get(books.admin, "/invoices.csv", **{"from": "2026-02-30"}), 422, field="from")
 
 
 def pdf_text(content: bytes) -> str:
@@ -231,3 +234,22 @@ def test_an_issued_invoice_and_its_credit_note_are_pdfs(books: Books) -> None:
     expect(books.get(books.admin, f"/invoices/{books.invoice.id}/credit-notes/{uuid4()}/pdf"), 404)
     expect(books.get(books.analyst, f"/invoices/{books.invoice.id}/pdf"), 403)
     expect(books.get(None, f"/invoices/{books.invoice.id}/pdf"), 401)
+    expect(books.get(books.patient, f"/invoices/{books.invoice.id}/pdf", after="soon"), 422, field="after")
+
+
+def test_what_the_billing_commands_write_is_read_back_after_their_position(books: Books) -> None:
+    clinic, admin, patient = books.clinic, books.admin, books.clinic.patient()
+
+    def post(path: str, payload: Any = None, status: int = 200) -> dict[str, Any]:
+        return expect(clinic.client.request("PUT" if path.startswith("/billing/") else "POST", path, headers=admin.headers, json=payload), status)
+
+    post("/billing/tax-categories/reduced", {"rate": "7"})
+    post("/billing/services/physio", {"name": "Physiotherapy", "kind": "procedure", "price": "60.00", "currency": "EUR", "tax_category": "reduced"})
+    invoice_id = post("/invoices", {"patient_id": patient.profile_id, "lines": [{"service_code": "physio", "quantity": "2"}]}, 201)["id"]
+    number = post(f"/invoices/{invoice_id}/issue")["number"]
+    paid_at = post(f"/invoices/{invoice_id}/payments", {"reference": f"r-{uuid4().hex}", "method": "cash", "amount": "128.40", "currency": "EUR"}, 201)
+
+    shown = books.read(patient, f"/invoices/{invoice_id}", after=paid_at["position"])
+    assert (shown["number"], shown["status"], shown["total"], shown["balance"]) == (number, "paid", "128.40", "0.00")
+    assert books.read(patient, f"/patients/{patient.profile_id}/statement", after=paid_at["position"])["totals"][0]["paid"] == "128.40"
+    assert number in pdf_text(books.get(patient, f"/invoices/{invoice_id}/pdf", after=paid_at["position"]).content)

@@ -41,14 +41,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commands import profiles
+from commands import billing, profiles
 from commands.accounts import CreateAccount, create_account
 from domain.accounts import Account
 from domain.doctors import WeeklyAvailability
+from domain.price_list import ServiceKind
 from domain.shared import Role
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
-from tests import billing_seed
 
 pytestmark = pytest.mark.postgres
 
@@ -129,20 +129,19 @@ def _accounts(settings: Settings) -> Seeded:
         doctor = system.store.find(Account, Account.create_id(emails["doctor"]))
         assert victim is not None and doctor is not None
         ids = {"doctor_id": doctor_id, "patient_id": profile_ids["patient"] or "", "account_id": str(victim.id), "user_id": str(doctor.id)}
-        ids.update(_invoice(system, ids["patient_id"], doctor_id))
+        ids["invoice_id"] = _issued_invoice(svc, ids["patient_id"])
         return Seeded(emails, ids)
     finally:
         system.close()
 
 
-def _invoice(system: Any, patient_id: str, doctor_id: str) -> dict[str, str]:
-    """An issued invoice of the patient by the doctor, partly paid and partly credited, saved straight into the store."""
-    now = datetime.now(timezone.utc)
-    invoice = billing_seed.drafted(patient_id, billing_seed.line("visit", "90.00"), billing_seed.line("ecg", "30.00"), doctor_id=doctor_id)
-    billing_seed.issued(system.store, invoice, now)
-    billing_seed.paid(system.store, invoice, "20.00", now)
-    note_id = billing_seed.credited(system.store, invoice, {"ecg": Decimal(1)}, now)
-    return {"invoice_id": str(invoice.id), "credit_note_id": note_id}
+def _issued_invoice(svc: Any, patient_id: str) -> str:
+    billing.set_tax_category(svc, billing.SetTaxCategory("standard", Decimal("0")), OPERATOR)
+    visit = billing.PriceService("visit", "Visit", ServiceKind.CONSULTATION, Decimal("120.00"), "EUR", "standard")
+    billing.price_service(svc, visit, OPERATOR)
+    drafted = billing.draft_invoice(svc, billing.DraftInvoice(patient_id, (billing.LineSpec("visit"),)), OPERATOR)
+    billing.issue_invoice(svc, billing.IssueInvoice(drafted.id), OPERATOR)
+    return drafted.id
 
 
 def _token(http: httpx.Client, email: str) -> str:
@@ -201,6 +200,9 @@ def _records(http: httpx.Client, seeded: Seeded, tokens: dict[str, str]) -> None
     ids["invoice_id"] = _created(call("admin", "POST", "/invoices", json=draft))
     ids["line_id"] = call("admin", "POST", f"/invoices/{ids['invoice_id']}/lines", json={"service_code": "visit"}).json()["line_id"]
     _created(call("admin", "POST", f"/invoices/{ids['invoice_id']}/issue"))
+    _created(call("admin", "POST", f"/invoices/{ids['invoice_id']}/payments", json={"reference": "contract-1", "method": "card", "amount": "20.00", "currency": "EUR"}))
+    credit = {"reason": "Billed in error", "lines": [{"line_id": ids["line_id"], "quantity": "1"}]}
+    ids["credit_note_id"] = call("admin", "POST", f"/invoices/{ids['invoice_id']}/credit-notes", json=credit).json()["credit_note_id"]
 
 
 @dataclass
@@ -253,7 +255,8 @@ def test_every_operation_answers_as_the_openapi_document_declares(make_settings:
     seeded = _accounts(settings)
     run = Run()
     # One client for the set-up's requests and the logins: a client per request built an SSL context each time.
-    with running_server(settings, 1, tmp_path / "uvicorn.log") as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
+    gateway = {"MEDLEDGER_GATEWAY_WEBHOOK_SECRET": "contract-gateway-secret"}
+    with running_server(settings, 1, tmp_path / "uvicorn.log", **gateway) as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
         tokens = {name: _token(http, email) for name, email in seeded.emails.items()}
         _records(http, seeded, tokens)
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")

@@ -4,8 +4,9 @@ erased with the patient; and the queries: search, a patient's statement, receiva
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from domain.invoice import Invoice, Method
 from domain.price_list import PriceList, ServiceKind
 from infrastructure.bootstrap import Medledger
-from integration_helpers import open_patient, running
+from integration_helpers import open_patient, read_model_rows, running
 from projections import billing
 from projections.billing_tables import credit_notes, invoice_payments, invoices, price_list
 from tests.billing_seed import CAUSE, credited, drafted, issued, line, midday, paid, refunded
@@ -64,6 +65,22 @@ def test_the_row_is_the_invoices_view_at_each_event(system: Medledger) -> None:
     assert movements == [("payment", "cash", Decimal("50"), DAY), ("refund", "cash", Decimal("20"), DAY)]
     [note] = rows(system, credit_notes, str(invoice.id))
     assert (note["id"], note["invoice_number"], note["total"], note["patient_id"]) == (note_id, stored.number, Decimal("45.50"), patient.profile_id)
+
+
+def test_a_rebuild_of_the_billing_read_models_reproduces_them(own_system: Medledger) -> None:
+    m = own_system
+    patient = open_patient(m.services)
+    invoice = issued(m.store, drafted(patient.profile_id, line("a", "10.00"), line("b", "2.50", quantity="3")), midday(DAY))
+    paid(m.store, invoice, "20.00", midday(DAY))
+    refunded(m.store, invoice, "1.00", midday(DAY))
+    credited(m.store, invoice, {"b": Decimal(1)}, midday(DAY))
+    m.projection.run_once()
+    live = {name: rows for name, rows in read_model_rows(m.write_engine).items() if name in ("invoices", "invoice_payments", "credit_notes")}
+
+    m.projection.rebuild(["billing"])
+
+    rebuilt = read_model_rows(m.write_engine)
+    assert all(rebuilt[name] == rows for name, rows in live.items()) and live["invoice_payments"]
 
 
 def test_search_finds_by_patient_doctor_status_number_and_issue_date_newest_first(system: Medledger) -> None:
@@ -186,7 +203,7 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
     invoice = issued(m.store, drafted(patient.profile_id, line("a", "10.00")), midday(DAY))
     paid(m.store, invoice, "5.00", midday(DAY))
     credited(m.store, invoice, None, midday(DAY))
-    prices = PriceList(id=uuid_of("price-list"), clinic="main")
+    prices = PriceList(id=uuid4(), clinic=f"clinic-{uuid4().hex[:8]}")
     prices.set_tax_category("standard", "20", CAUSE)
     prices.set_service("visit", "Visit", ServiceKind.CONSULTATION, "80.00", "EUR", "standard", CAUSE)
     prices.set_service("ecg", "ECG", ServiceKind.TEST, "45.00", "EUR", "standard", CAUSE)
@@ -194,7 +211,7 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
     m.store.save(prices)
     m.projection.run_once()
     with m.read_engine.connect() as conn:
-        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, "main")] == [("visit", "80.00", Decimal("20"))]
+        assert [(s["code"], s["price"], s["tax_rate"]) for s in billing.services(conn, prices.clinic)] == [("visit", "80.00", "20.00")]
 
     billing_projector = next(p for p in m.projection.projectors if p.name == "billing")
     with m.write_engine.begin() as conn:
@@ -204,8 +221,3 @@ def test_an_erasure_deletes_the_patients_billing_rows_and_the_price_list_is_proj
         assert conn.execute(select(invoices).where(invoices.c.patient_id == patient.profile_id)).all() == []
         assert conn.execute(select(price_list)).all() != []
 
-
-def uuid_of(name: str):
-    from uuid import NAMESPACE_URL, uuid5
-
-    return uuid5(NAMESPACE_URL, f"medledger-tests/{name}")
