@@ -1,7 +1,7 @@
 """Billing benchmark on PostgreSQL: payments recorded over HTTP, and a patient's statement and the receivables
 for a clinic with 100,000 invoices, with ceilings measured in the same run.
 
-    python3 dev.py bench billing --invoices 100000   # the figures the README states; the default, 20000, runs in ~6 minutes
+    python3 dev.py bench billing --invoices 100000   # the figures the README states; the default, 20000, ran in 7.5 minutes
     options: [--invoices 20000] [--payable 2000] [--patients 5000] [--clients 16] [--seconds 20] [--requests 200] [--project-all]
 
 Seeds a clinic in a throw-away schema: an admin and a price list through the commands, patients with their accounts
