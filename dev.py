@@ -25,6 +25,7 @@ USAGE = """usage: python3 dev.py run [medledger serve options]   serve the API w
        python3 dev.py bench cache [options]          CPU per booking with and without the recorded-state cache (PostgreSQL)
        python3 dev.py bench as_of [options]          as-of latency for records of 1,000 events (SQLite, or PostgreSQL)
        python3 dev.py bench verify [options]         verify rate and proof times over 1,000,000 events (PostgreSQL)
+       python3 dev.py bench billing [options]        payments/s over HTTP; statement and receivables at 100,000 invoices (PostgreSQL)
        python3 dev.py medledger ARGS                 any medledger command (projector, rebuild, ...)"""
 
 
