@@ -23,7 +23,7 @@ from domain.invoice import OPEN, Invoice, Status
 from domain.money import round_money, text
 from domain.price_list import PriceList
 from projections.base import Projector
-from projections.billing_tables import credit_notes, invoice_payments, invoices, price_list
+from projections.billing_tables import credit_notes, invoice_payments, invoices, owed, price_list
 from projections.queries import Page, _page, _plain
 
 PAYMENT = "payment"
@@ -40,7 +40,7 @@ def _utc(moment: datetime | str) -> datetime:
 
 class InvoiceRecords(Projector):
     name = "billing"
-    tables = (invoices, invoice_payments, credit_notes)
+    tables = (invoices, owed, invoice_payments, credit_notes)
 
     def __init__(self) -> None:
         topics = [
@@ -111,6 +111,7 @@ class InvoiceRecords(Projector):
         moved = conn.execute(update(invoices).where(invoices.c.id == invoice_id).values(**values))
         if moved.rowcount == 0:
             conn.execute(insert(invoices).values(id=invoice_id, **values))
+        self._receivable(conn, invoice_id, values)
         owner = {"invoice_id": invoice_id, "patient_id": view["patient_id"], "currency": view["currency"]}
         if isinstance(e, Invoice.PaymentRecorded):
             payment, at = e.payment, _utc(e.payment["received_at"])
@@ -131,6 +132,16 @@ class InvoiceRecords(Projector):
                     **owner,
                 )
             )
+
+    @staticmethod
+    def _receivable(conn: Connection, invoice_id: str, values: dict[str, Any]) -> None:
+        still_owed = values["status"] in {s.value for s in OPEN} and values["balance"] > 0 and values["issue_date"] is not None
+        if not still_owed:
+            conn.execute(delete(owed).where(owed.c.invoice_id == invoice_id))
+            return
+        row = {"balance": values["balance"], "issue_date": values["issue_date"], "currency": values["currency"]}
+        if conn.execute(update(owed).where(owed.c.invoice_id == invoice_id).values(**row)).rowcount == 0:
+            conn.execute(insert(owed).values(invoice_id=invoice_id, patient_id=values["patient_id"], **row))
 
     @staticmethod
     def _movement(conn: Connection, view: dict[str, Any], kind: str, movement_id: str, method: str, amount: str, at: datetime) -> None:
@@ -340,14 +351,13 @@ BUCKET_NAMES = tuple(name for name, _, _ in BUCKETS)
 def _bucket_of(as_of: date) -> Any:
     """The aging bucket of an invoice by the days from its issue date to as_of."""
     return case(
-        *((invoices.c.issue_date >= as_of - timedelta(days=last), literal(name)) for name, _, last in BUCKETS if last is not None),
+        *((owed.c.issue_date >= as_of - timedelta(days=last), literal(name)) for name, _, last in BUCKETS if last is not None),
         else_=literal(BUCKETS[-1][0]),
     )
 
 
 def _receivable(as_of: date) -> Any:
-    c = invoices.c
-    return (c.status.in_([s.value for s in OPEN]), c.balance > 0, c.issue_date <= as_of)
+    return (owed.c.issue_date <= as_of,)
 
 
 def receivables(
@@ -359,9 +369,9 @@ def receivables(
     Balances are today's: a payment recorded after as_of lowers them too."""
     bucket_of = _bucket_of(as_of)
     grouped = (
-        select(invoices.c.currency, bucket_of.label("bucket"), func.count(), func.sum(invoices.c.balance))
+        select(owed.c.currency, bucket_of.label("bucket"), func.count(), func.sum(owed.c.balance))
         .where(*_receivable(as_of))
-        .group_by(invoices.c.currency, bucket_of)
+        .group_by(owed.c.currency, bucket_of)
     )
     found: dict[str, dict[str, tuple[int, Decimal]]] = {}
     for code, name, count, amount in conn.execute(grouped):
@@ -377,10 +387,14 @@ def receivables(
         currencies.append({"currency": code, "buckets": buckets, "count": sum(b["count"] for b in buckets), "total": text(total)})
     answer: dict[str, Any] = {"as_of": as_of.isoformat(), "currencies": currencies, "invoices": None}
     if bucket is not None:
-        query = select(invoices.c.document).where(*_receivable(as_of), bucket_of == bucket)
+        query = (
+            select(invoices.c.document)
+            .select_from(owed.join(invoices, invoices.c.id == owed.c.invoice_id))
+            .where(*_receivable(as_of), bucket_of == bucket)
+        )
         if currency:
-            query = query.where(invoices.c.currency == currency)
-        listed = _page(conn, query.order_by(invoices.c.issue_date, invoices.c.id), page, page_size)
+            query = query.where(owed.c.currency == currency)
+        listed = _page(conn, query.order_by(owed.c.issue_date, owed.c.invoice_id), page, page_size)
         answer["invoices"] = Page([dict(row["document"]) for row in listed.items], listed.total, listed.page, listed.page_size)
     return answer
 

@@ -40,6 +40,18 @@ invoices = Table(
     Index("ix_invoices_drafted", "drafted_at"),
 )
 
+owed = Table(
+    "receivables",
+    metadata,
+    Column("invoice_id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("balance", Amount, nullable=False),
+    Index("ix_receivables_issue_date", "issue_date", "currency"),
+)
+"""The open invoices with something owed, and only those: what the aging reads, narrow and no larger than what is owed."""
+
 invoice_payments = Table(
     "invoice_payments",
     metadata,
