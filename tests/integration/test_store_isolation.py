@@ -9,6 +9,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -22,13 +23,16 @@ from domain.care import Kind, PatientCare
 from domain.consultation import Consultation
 from domain.doctor_calendar import DoctorCalendar
 from domain.doctors import Doctor, WeeklyAvailability
+from domain.invoice import Discount, DocumentNumbers, Invoice, Line, Method, Origin, Series
 from domain.erasure import LegalBasis, PatientErasure
 from domain.medication_safety import InteractionTable, check
 from domain.patient_agenda import PatientAgenda
 from domain.patients import Patient
 from domain.prescription import Frequency, Item, Prescription, Route
+from domain.price_list import PriceList, ServiceKind
 from domain.sessions import Session
 from domain.shared import Cause, Role
+from domain.webhooks import Delivery, EventType, GatewayEvent, WebhookLog
 from infrastructure.bootstrap import Medledger
 from integration_helpers import state
 
@@ -63,6 +67,9 @@ QUERIES = {
     Doctor: {"slot_at"},
     PatientErasure: {"view"},
     Prescription: {"write", "check_draft", "check_renewable", "local_day", "item", "remaining", "summary", "view"},
+    Invoice: {"draft", "check_issuable", "credit_lines", "payment_with", "summary", "totals", "view"},
+    DocumentNumbers: {"number"},
+    PriceList: {"rate", "service", "view"},
 }
 
 
@@ -197,6 +204,37 @@ class Case:
         return f"{self.cls.__name__}.{self.command}"
 
 
+def an_invoice(issued: bool = False, paid: bool = False) -> Invoice:
+    lines = (
+        (Line("l1", "visit", "Consultation", Decimal(1), Decimal("80.00"), Decimal(0)), "EUR"),
+        (Line("l2", "ecg", "ECG", Decimal(2), Decimal("40.00"), Decimal("19")), "EUR"),
+    )
+    invoice = Invoice.draft(uuid4(), P1, "EUR", Origin.MANUAL, CAUSE, doctor_id="d1", lines=lines)
+    invoice.discount_line("l2", Discount.of("percent", "10", "staff", "EUR"), CAUSE)
+    if issued or paid:
+        invoice.issue("2030-000001", NOW, DAY + timedelta(days=30), CAUSE)
+    if paid:
+        invoice.record_payment("p1", "card-1", Method.CARD, Decimal("50.00"), "EUR", NOW, CAUSE)
+    return invoice
+
+
+def a_price_list() -> PriceList:
+    prices = PriceList(id=uuid4(), clinic="main")
+    prices.set_tax_category("standard", "19", CAUSE)
+    prices.set_service("ecg", "ECG", ServiceKind.TEST, "40.00", "EUR", "standard", CAUSE)
+    return prices
+
+
+DELIVERY = Delivery(NOW, "10.0.0.9", "a" * 64, 120)
+FAILED = GatewayEvent("evt_1", EventType.PAYMENT_FAILED, str(uuid4()), "pay_1", Decimal("10.00"), "EUR", "card_declined")
+
+
+def a_webhook_log() -> WebhookLog:
+    log = WebhookLog.open(f"signed-{uuid4().hex[:8]}", DAY)  # the stream of a gateway and a day: one per case
+    log.refuse("bad_signature", "The signature does not match.", DELIVERY, CAUSE)
+    return log
+
+
 LATER = NOW + timedelta(hours=2)
 CASES = [
     Case(Account, "disable", an_account, lambda a: a.disable("left", CAUSE)),
@@ -265,6 +303,25 @@ CASES = [
     Case(PatientErasure, "request", an_erasure, lambda e: e.request("r1", LegalBasis.OBJECTION, "objects to the processing", NOW, CAUSE)),
     Case(PatientErasure, "approve", a_requested_erasure, lambda e: e.approve("no duty to keep the records", NOW, SECOND_ADMIN)),
     Case(PatientErasure, "reject", a_requested_erasure, lambda e: e.reject("records are kept ten years", NOW, SECOND_ADMIN)),
+    Case(Invoice, "add_line", an_invoice, lambda i: i.add_line(Line("l3", "test", "Test", Decimal(1), Decimal("5.00"), Decimal(7)), "EUR", CAUSE)),
+    Case(Invoice, "remove_line", an_invoice, lambda i: i.remove_line("l1", CAUSE)),
+    Case(Invoice, "discount_line", an_invoice, lambda i: i.discount_line("l1", Discount.of("amount", "5.00", "loyal", "EUR"), CAUSE)),
+    Case(Invoice, "discount_invoice", an_invoice, lambda i: i.discount_invoice(Discount.of("percent", "5", "promo", "EUR"), CAUSE)),
+    Case(Invoice, "issue", an_invoice, lambda i: i.issue("2030-000002", NOW, DAY + timedelta(days=30), CAUSE)),
+    Case(Invoice, "credit", lambda: an_invoice(paid=True),
+         lambda i: i.credit("c1", "CN-2030-000001", i.credit_lines({"l2": Decimal(1)}), "not performed", NOW, CAUSE)),
+    Case(Invoice, "record_payment", lambda: an_invoice(paid=True),
+         lambda i: i.record_payment("p2", "card-2", Method.INSURANCE, Decimal("20.00"), "EUR", NOW, CAUSE, payer="Acme", claim_reference="C-1")),
+    Case(Invoice, "refund", lambda: an_invoice(paid=True), lambda i: i.refund("f1", Decimal("20.00"), Method.CARD, "goodwill", NOW, CAUSE)),
+    Case(Invoice, "void", lambda: an_invoice(issued=True), lambda i: i.void("issued twice", NOW, CAUSE)),
+    Case(Invoice, "write_off_balance", lambda: an_invoice(paid=True), lambda i: i.write_off_balance("uncollectable", NOW, CAUSE)),
+    Case(DocumentNumbers, "take", lambda: (lambda n: (n.take("i1", CAUSE), n)[1])(DocumentNumbers(id=uuid4(), clinic="main", series=Series.INVOICE.value, year=2030)),
+         lambda n: n.take("i2", CAUSE)),
+    Case(PriceList, "set_tax_category", a_price_list, lambda p: p.set_tax_category("reduced", "7", CAUSE)),
+    Case(PriceList, "set_service", a_price_list, lambda p: p.set_service("ecg", "ECG", ServiceKind.TEST, "45.00", "EUR", "standard", CAUSE)),
+    Case(PriceList, "retire_service", a_price_list, lambda p: p.retire_service("ecg", CAUSE)),
+    Case(WebhookLog, "refuse", a_webhook_log, lambda w: w.refuse("stale_timestamp", "Too old.", DELIVERY, CAUSE, {"event_id": "evt_2"})),
+    Case(WebhookLog, "payment_failed", a_webhook_log, lambda w: w.payment_failed(FAILED, DELIVERY, CAUSE)),
 ]
 
 
