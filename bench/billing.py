@@ -55,14 +55,13 @@ from bench.booking import (  # noqa: E402
     MASTER_KEY,
     OPERATOR,
     SECRET,
-    Connection,
     LagSampler,
     Run,
     cpu_by_role,
     free_port,
+    load_paths,
     raw_insert_ceiling,
     report,
-    spread_pool,
     start_projector,
     start_server,
     stop,
@@ -244,30 +243,7 @@ Payment = tuple[str, bytes]
 
 
 async def post_load(port: int, seconds: float, work: Iterator[Payment], token: str, clients: int, connections: int, workers: int) -> Run:
-    run = Run()
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    opened = await spread_pool(port, connections, workers)
-    for conn in opened:
-        pool.put_nowait(conn)
-    stop_at = time.perf_counter() + seconds
-
-    async def client() -> None:
-        for path, body in work:
-            if time.perf_counter() >= stop_at:
-                return
-            conn = await pool.get()
-            began = time.perf_counter()
-            status, _ = await conn.post(path, body, token)
-            run.latencies.append(time.perf_counter() - began)
-            run.statuses[status] = run.statuses.get(status, 0) + 1
-            pool.put_nowait(conn)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    run.elapsed = time.perf_counter() - began
-    for conn in opened:
-        conn.writer.close()
-    return run
+    return await load_paths(port, seconds, ((path, body, token) for path, body in work), clients, connections, workers)
 
 
 def payments(unpaid: list[tuple[str, Decimal]], currency: str) -> Iterator[Payment]:

@@ -159,6 +159,13 @@ async def load(
 ) -> Run:
     """`clients` concurrent clients take the next request of `work` and any free connection of a shared pool,
     whose connections are spread over the server's workers."""
+    return await load_paths(port, seconds, ((path, body, token) for body, token in work), clients, connections, workers)
+
+
+async def load_paths(
+    port: int, seconds: float, work: Iterator[tuple[str, bytes, str]], clients: int, connections: int, workers: int = 1
+) -> Run:
+    """Like load, each request naming its own path."""
     run = Run()
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     opened = await spread_pool(port, connections, workers)
@@ -167,7 +174,7 @@ async def load(
     stop_at = time.perf_counter() + seconds
 
     async def client() -> None:
-        for body, token in work:
+        for path, body, token in work:
             if time.perf_counter() >= stop_at:
                 return
             conn = await pool.get()
